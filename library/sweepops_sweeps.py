@@ -1,0 +1,82 @@
+#!/usr/bin/python
+"""Ansible module: create an experiment's sweeps (a thin wrapper over sweepops.sweeps_create)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sweepops_sweeps
+short_description: Create the sweeps of a sweepops experiment
+description:
+  - Loads and validates the experiment file, then creates one sweep per (sub)test.
+  - Idempotent by I(deploy_id): a deploy id already in the ledger returns its sweeps unchanged.
+  - In check mode nothing is created; the sweeps that would be created are returned.
+options:
+  exp:
+    description: Experiment name (C(experiments/NAME)) or path.
+    type: str
+    required: true
+  root:
+    description: The sweepops repository (holds C(experiments/) and C(.sweepops/)).
+    type: path
+    required: true
+  deploy_id:
+    description: Id of this deploy; generated when omitted.
+    type: str
+  lab_root:
+    description: Where the sweeps directories go (default C(ROOT/.sweepops/lab)).
+    type: path
+  default_agents:
+    description: Agents per sweep when the experiment gives no C(_num_nodes).
+    type: int
+    default: 2
+author: sweepops
+"""
+
+RETURN = r"""
+deploy:
+  description: The deploy record (deploy_id, commit, sweeps with id, name, tags, agents, dir).
+  returned: always
+  type: dict
+"""
+
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "exp": {"type": "str", "required": True},
+            "root": {"type": "path", "required": True},
+            "deploy_id": {"type": "str"},
+            "lab_root": {"type": "path"},
+            "default_agents": {"type": "int", "default": 2},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        from sweepops.errors import SweepopsError
+        from sweepops.sweeps_create import create_sweeps
+    except ImportError as exc:
+        module.fail_json(
+            msg=f"the sweepops package is not importable by {module._name}'s Python: {exc}; "
+            "install it (pip install -e .) into the Python that runs ansible-playbook"
+        )
+    p = module.params
+    try:
+        deploy, changed = create_sweeps(
+            p["exp"],
+            root=Path(p["root"]),
+            lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
+            deploy_id=p["deploy_id"],
+            default_agents=p["default_agents"],
+            dry_run=module.check_mode,
+        )
+    except SweepopsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=changed, deploy=deploy)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""The ``sweepops`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import ledger
+from .errors import SweepopsError
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The sweepops repository: $SWEEPOPS_ROOT, or the nearest parent with ansible.cfg and
+    experiments/, or the current directory."""
+    if os.environ.get("SWEEPOPS_ROOT"):
+        return Path(os.environ["SWEEPOPS_ROOT"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for cand in (here, *here.parents):
+        if (cand / "ansible.cfg").is_file() and (cand / "experiments").is_dir():
+            return cand
+    return here
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .experiment import load_experiment, resolve_experiment
+
+    exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
+    print(f"{exp.path}: ok, {len(exp.sweeps)} sweep(s): " + ", ".join(s.name for s in exp.sweeps))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .experiment import load_experiment, resolve_experiment
+    from .plan import format_plan, plan_experiment
+
+    exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
+    plan = plan_experiment(exp, default_agents=args.agents)
+    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+    return 0
+
+
+def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SweepopsError(f"-e {pair!r}: expected KEY=VALUE", hint="e.g. -e agents_per_sweep=4")
+        key, value = pair.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .playbook import run_playbook
+    from .sweeps_create import create_sweeps, new_deploy_id
+
+    extra = _parse_extra_vars(args.extra_vars)
+    deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
+    if not args.check:
+        # Validate and create here, so a bad file fails fast with our message; the playbook's
+        # module then finds this deploy id in the ledger and creates nothing twice.
+        record, _ = create_sweeps(args.exp, root=args.root, deploy_id=deploy_id)
+        print(f"deploy {deploy_id}: {len(record['sweeps'])} sweep(s) created")
+    extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
+    rc = run_playbook(
+        args.root,
+        "deploy.yml",
+        extravars,
+        check=args.check,
+        diff=args.diff,
+        limit=args.limit,
+        inventory=args.inventory,
+    )
+    if rc != 0:
+        print(f"sweepops: the deploy playbook failed (exit {rc}); see the output above", file=sys.stderr)
+        return rc
+    if args.wait and not args.check:
+        return _wait_and_show(args.root, deploy_id, timeout=args.timeout)
+    return 0
+
+
+def _deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, Any]:
+    from .experiment import resolve_experiment
+
+    if deploy_id:
+        rec = ledger.find_deploy(root, deploy_id)
+        if rec is None:
+            raise SweepopsError(f"no deploy {deploy_id} in {ledger.ledger_path(root)}")
+        return rec
+    path = resolve_experiment(exp_ref, root)
+    deploys = ledger.deploys_of(root, path)
+    if not deploys:
+        raise SweepopsError(
+            f"{exp_ref} has not been deployed from {root}",
+            hint=f"run `sweepops deploy {exp_ref}` first",
+        )
+    return deploys[-1]
+
+
+def _sweep_dirs(deploy: dict[str, Any]) -> list[Path]:
+    return [Path(s["dir"]) for s in deploy["sweeps"]]
+
+
+def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
+    from .local import running_agents
+    from .offline_sweep import OfflineSweep
+    from .results import collect_rows, format_table
+
+    deploy = ledger.find_deploy(root, deploy_id)
+    assert deploy is not None
+    sweeps = [OfflineSweep(d) for d in _sweep_dirs(deploy)]
+    start = time.monotonic()
+    interactive = sys.stdout.isatty()
+    last = ""
+    while True:
+        alive = sum(len(running_agents(s)) for s in sweeps)
+        counts = [s.progress() for s in sweeps]
+        done = sum(int(c["finished"] or 0) + int(c["stopped"] or 0) for c in counts)
+        failed = sum(int(c["failed"] or 0) for c in counts)
+        running = sum(int(c["running"] or 0) for c in counts)
+        totals = [c["total"] for c in counts]
+        total = "?" if any(t is None for t in totals) else str(sum(int(t or 0) for t in totals))
+        line = f"waiting: {done}/{total} runs done, {failed} failed, {running} running, {alive} agents"
+        if interactive:
+            print("\r" + line.ljust(len(last)), end="", flush=True)
+        elif line != last:
+            print(line, flush=True)
+        last = line
+        if alive == 0:
+            break
+        if timeout is not None and time.monotonic() - start > timeout:
+            print()
+            raise SweepopsError(
+                f"gave up waiting after {timeout:.0f}s; the agents keep running",
+                hint=f"check `sweepops status {deploy['experiment']}`",
+            )
+        time.sleep(1.0)
+    if interactive:
+        print()
+    rows, metric = collect_rows(_sweep_dirs(deploy))
+    print(format_table(rows, metric))
+    bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
+    if bad:
+        print(f"{len(bad)} run(s) did not finish; their logs: " + ", ".join(str(r["log"]) for r in bad[:3]))
+        return 1
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .results import collect_rows, format_table
+
+    deploy = _deploy_for(args.root, args.exp, args.deploy)
+    rows, metric = collect_rows(_sweep_dirs(deploy))
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+    else:
+        print(f"{deploy['experiment']} (deploy {deploy['deploy_id']}, commit {str(deploy.get('commit'))[:10]})")
+        print(format_table(rows, metric))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .local import running_agents
+    from .offline_sweep import OfflineSweep
+
+    deploys = [_deploy_for(args.root, args.exp, args.deploy)] if args.exp else ledger.records(args.root)[-5:]
+    if not deploys:
+        print("nothing deployed yet")
+    for deploy in deploys:
+        print(f"{deploy['experiment']}  deploy {deploy['deploy_id']}")
+        for entry in deploy["sweeps"]:
+            sweep = OfflineSweep(entry["dir"])
+            c = sweep.progress()
+            left = "?" if c["left"] is None else c["left"]
+            print(
+                f"  {entry['name']:<30} {entry['id']}  done {c['finished']}  failed {c['failed']}"
+                f"  running {c['running']}  left {left}  agents {len(running_agents(sweep))}"
+                + ("  CANCELLED" if sweep.cancelled else "")
+            )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .local import running_agents
+    from .offline_sweep import OfflineSweep
+
+    deploy = _deploy_for(args.root, args.exp, args.deploy)
+    for entry in deploy["sweeps"]:
+        sweep = OfflineSweep(entry["dir"])
+        sweep.cancel()
+        for agent in running_agents(sweep):
+            os.kill(int(agent["pid"]), signal.SIGTERM)
+        print(f"cancelled {entry['name']} ({entry['id']})")
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .agent import Agent, AgentOptions
+    from .offline_sweep import OfflineSweep
+
+    sweep = OfflineSweep(args.sweep)
+    sweep.meta  # noqa: B018 - fail early with a clear message if it is not a sweep
+    opts = AgentOptions(
+        code_dir=Path(args.code_dir).resolve(),
+        count=args.count,
+        max_consecutive_failures=args.max_consecutive_failures,
+        lease_seconds=args.lease,
+        kill_delay=args.kill_delay,
+    )
+    report = Agent(sweep, opts).run()
+    if args.report:
+        Path(args.report).write_text(json.dumps({**report.__dict__, "exit_code": report.exit_code}))
+    return report.exit_code
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sweepops", description=__doc__)
+    p.add_argument("--root", type=Path, default=None, help="the sweepops repository (default: found from cwd)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("validate", cmd_validate, "check an experiment file")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
+
+    sp = add("plan", cmd_plan, "show what an experiment would run")
+    sp.add_argument("exp")
+    sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+    sp.add_argument("--agents", type=int, default=2, help="agents per sweep when the file gives none")
+
+    sp = add("deploy", cmd_deploy, "create the sweeps and start their agents (runs deploy.yml)")
+    sp.add_argument("exp")
+    sp.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("--wait", action="store_true", help="wait for the runs, then print the results")
+    sp.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
+    sp.add_argument("--check", action="store_true", help="show what would happen; change nothing")
+    sp.add_argument("--diff", action="store_true")
+    sp.add_argument("--limit", default=None, help="Ansible host pattern")
+    sp.add_argument("-i", "--inventory", default=None, help="inventory (default: inventory/)")
+
+    sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
+    sp.add_argument("exp")
+    sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+
+    sp = add("status", cmd_status, "progress of an experiment's sweeps")
+    sp.add_argument("exp", nargs="?")
+    sp.add_argument("--deploy", default=None)
+
+    sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
+    sp.add_argument("exp")
+    sp.add_argument("--deploy", default=None)
+
+    sp = add("agent", cmd_agent, "run the runs of an offline sweep (like `wandb agent`)")
+    sp.add_argument("sweep", help="the sweep directory")
+    sp.add_argument("--code-dir", default=".", help="directory the runs start in (default: cwd)")
+    sp.add_argument("--count", type=int, default=None, help="run at most N runs")
+    sp.add_argument("--max-consecutive-failures", type=int, default=3)
+    sp.add_argument("--lease", type=float, default=60.0, help="seconds without heartbeat before a run is re-run")
+    sp.add_argument("--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL")
+    sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.root = (args.root or find_root()).resolve()
+    try:
+        return int(args.func(args))
+    except SweepopsError as exc:
+        print(f"sweepops: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

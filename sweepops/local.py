@@ -1,0 +1,89 @@
+"""The local executor: N detached agents on this machine.
+
+Agents are started in their own session (they survive the terminal closing), with stdin from
+/dev/null and their output in ``SWEEP_DIR/agents/local-K.log``; ``SWEEP_DIR/agents/local-K.json``
+records the pid, so status/cancel/wait can find them. Starting is idempotent: agents already
+recorded for the sweep are not started twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .offline_sweep import OfflineSweep
+
+
+def agent_records(sweep: OfflineSweep) -> list[dict[str, Any]]:
+    records = []
+    for p in sorted((sweep.path / "agents").glob("local-*.json")):
+        records.append(json.loads(p.read_text()))
+    return records
+
+
+def start_agents(
+    sweep: OfflineSweep,
+    count: int,
+    *,
+    code_dir: Path,
+    agent_args: list[str] | None = None,
+    python: str = sys.executable,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Start ``count`` agents for ``sweep`` unless already started. Returns (records, changed)."""
+    existing = agent_records(sweep)
+    if existing:
+        return existing, False
+    env = dict(os.environ)
+    # The runs use `python` from PATH, as wandb agent does: put this interpreter's
+    # environment first, as if it were activated.
+    env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")
+    records = []
+    for k in range(1, count + 1):
+        log = sweep.path / "agents" / f"local-{k}.log"
+        argv = [python, "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(code_dir)]
+        argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit.json")]
+        argv += agent_args or []
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=code_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        record = {"pid": proc.pid, "log": str(log), "argv": argv, "started": time.time(), "k": k}
+        (sweep.path / "agents" / f"local-{k}.json").write_text(json.dumps(record, indent=1))
+        records.append(record)
+    return records, True
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def running_agents(sweep: OfflineSweep) -> list[dict[str, Any]]:
+    """The local agents of the sweep that are still alive (and really are our agent)."""
+    alive = []
+    for rec in agent_records(sweep):
+        pid = int(rec["pid"])
+        if not pid_alive(pid):
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(sweep.path).encode() in cmdline:
+            alive.append(rec)
+    return alive

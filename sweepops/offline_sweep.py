@@ -1,0 +1,429 @@
+"""The offline sweep engine: a sweep that lives in a directory, with no server.
+
+A sweep directory sits on a filesystem every agent of the sweep can see (a cluster's shared
+disk, or a local one)::
+
+    SWEEP_DIR/
+      sweep.json            what the sweep is: id, name, tags, the wandb sweep config
+      lock                  POSIX lock file serialising claims (fcntl locks work over NFS)
+      runs/RUN.json         one record per run (state, params, attempts, summary, ...)
+      runs/RUN.hb           the owning agent's heartbeat (mtime is the lease)
+      params/RUN.yaml       the run's parameters, as WANDB_SWEEP_PARAM_PATH
+      logs/RUN.log          the run's stdout+stderr, one file per run, appended per attempt
+      wandb/                WANDB_DIR of the runs (offline-run-* directories)
+      agents/AGENT.json     agents started for the sweep (local executor, job ids)
+
+The next run is chosen by wandb's own engine (the PyPI package ``sweeps``) under the lock, so
+concurrent agents never run the same grid point twice. A run whose agent stopped beating
+(kill -9, node loss) or was interrupted (SIGTERM, preemption) goes back into the queue and is
+run again with the same parameters; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import socket
+import string
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SweepopsError
+
+#: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
+RUNNING = "running"
+FINISHED = "finished"
+FAILED = "failed"
+STOPPED = "stopped"  # ended early by early_terminate: counts as finished
+PREEMPTED = "preempted"  # interrupted by a signal: re-run
+LOST = "lost"  # its agent stopped heartbeating: re-run
+REQUEUE_STATES = (PREEMPTED, LOST)
+DONE_STATES = (FINISHED, FAILED, STOPPED)
+
+DEFAULT_LEASE_SECONDS = 60.0
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_id(length: int = 8) -> str:
+    """A wandb-style id: lowercase letters and digits."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+@dataclass
+class Claim:
+    """A run handed to an agent: its id, parameters and attempt number."""
+
+    run_id: str
+    params: dict[str, dict[str, Any]]
+    attempt: int
+    record: dict[str, Any] = field(repr=False)
+
+
+class OfflineSweep:
+    """One sweep directory. Cheap to construct; every method re-reads the disk."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path).absolute()
+        self.runs_dir = self.path / "runs"
+        self._meta: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(
+        cls,
+        parent: Path,
+        *,
+        config: dict[str, Any],
+        name: str,
+        tags: tuple[str, ...] | list[str] = (),
+        sweep_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> OfflineSweep:
+        """Create a new sweep directory ``parent/ID`` and return it."""
+        sweep_id = sweep_id or new_id()
+        path = Path(parent) / sweep_id
+        tmp = Path(parent) / f".{sweep_id}.creating"
+        for sub in ("runs", "params", "logs", "wandb", "agents"):
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+        meta = {
+            "id": sweep_id,
+            "name": name,
+            "tags": list(tags),
+            "config": config,
+            "created": time.time(),
+            "engine": "offline",
+            **(extra or {}),
+        }
+        _write_json_atomic(tmp / "sweep.json", meta)
+        (tmp / "lock").touch()
+        os.replace(tmp, path)  # appears whole or not at all
+        return cls(path)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            try:
+                self._meta = json.loads((self.path / "sweep.json").read_text())
+            except FileNotFoundError:
+                raise SweepopsError(
+                    f"no sweep at {self.path} (sweep.json missing)",
+                    hint="pass the sweep directory printed by `sweepops deploy`, "
+                    "or see `sweepops status`",
+                ) from None
+        return self._meta
+
+    @property
+    def id(self) -> str:
+        return str(self.meta["id"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.meta["config"])
+
+    @property
+    def cancelled(self) -> bool:
+        return (self.path / "cancelled").exists()
+
+    def cancel(self) -> None:
+        """Agents claim nothing more from this sweep (running runs finish)."""
+        (self.path / "cancelled").touch()
+
+    # ------------------------------------------------------------------ locking
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the sweep's exclusive lock (POSIX record lock: works on NFS too)."""
+        with open(self.path / "lock", "a+") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ records
+    def run_path(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}.json"
+
+    def heartbeat_path(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}.hb"
+
+    def read_run(self, run_id: str) -> dict[str, Any]:
+        return dict(json.loads(self.run_path(run_id).read_text()))
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All run records, oldest first."""
+        records = []
+        for p in self.runs_dir.glob("*.json"):
+            try:
+                records.append(json.loads(p.read_text()))
+            except (FileNotFoundError, json.JSONDecodeError):
+                continue  # a record being replaced this instant; atomic writes make this rare
+        records.sort(key=lambda r: (r.get("created", 0), r["id"]))
+        return records
+
+    def write_run(self, record: dict[str, Any]) -> None:
+        _write_json_atomic(self.run_path(record["id"]), record)
+
+    def beat(self, run_id: str) -> None:
+        """Renew the lease of a running run."""
+        hb = self.heartbeat_path(run_id)
+        try:
+            os.utime(hb)
+        except FileNotFoundError:
+            hb.touch()
+
+    def _lease_expired(self, record: dict[str, Any], now: float) -> bool:
+        try:
+            last = self.heartbeat_path(record["id"]).stat().st_mtime
+        except FileNotFoundError:
+            last = record.get("started", 0.0)
+        return now - last > float(record.get("lease_seconds", DEFAULT_LEASE_SECONDS))
+
+    # ------------------------------------------------------------------ claiming
+    def claim(self, agent: dict[str, Any], *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Claim | None:
+        """Take the next run for ``agent``, or None when the sweep has nothing left.
+
+        Under the lock: runs whose lease expired become ``lost``; a ``preempted`` or ``lost``
+        run is handed out again first (same id, same parameters, next attempt); otherwise
+        wandb's engine proposes the next point, honouring ``run_cap``.
+        """
+        if self.cancelled:
+            return None
+        with self.locked():
+            now = time.time()
+            records = self.runs()
+            for rec in records:
+                if rec["state"] == RUNNING and self._lease_expired(rec, now):
+                    rec["state"] = LOST
+                    rec["history_of_attempts"] = rec.get("history_of_attempts", []) + [
+                        {**_attempt_summary(rec), "state": LOST, "ended": now}
+                    ]
+                    self.write_run(rec)
+            requeued = [r for r in records if r["state"] in REQUEUE_STATES]
+            if requeued:
+                rec = requeued[0]
+                rec["attempt"] = int(rec.get("attempt", 1)) + 1
+            else:
+                params = self._propose(records)
+                if params is None:
+                    return None
+                rec = {"id": self._fresh_run_id(), "params": params, "attempt": 1, "created": now}
+            rec.update(
+                state=RUNNING,
+                agent=agent,
+                started=now,
+                lease_seconds=lease_seconds,
+                ended=None,
+                exit_code=None,
+            )
+            self.beat(rec["id"])
+            self.write_run(rec)
+            return Claim(run_id=rec["id"], params=rec["params"], attempt=rec["attempt"], record=rec)
+
+    def _fresh_run_id(self) -> str:
+        while True:
+            run_id = new_id()
+            if not self.run_path(run_id).exists():
+                return run_id
+
+    def _propose(self, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+        config = self.config
+        run_cap = config.get("run_cap")
+        if run_cap is not None and len(records) >= int(run_cap):
+            return None
+        import sweeps  # imported lazily: it pulls in numpy/scipy/sklearn
+
+        suggestion = sweeps.next_run(config, [to_sweep_run(r) for r in records])
+        if suggestion is None:
+            return None
+        return _plain(suggestion.config)
+
+    # ------------------------------------------------------------------ finishing
+    def finish(
+        self,
+        claim: Claim,
+        *,
+        state: str,
+        exit_code: int | None,
+        summary: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record the end of a claimed run.
+
+        If the run was meanwhile declared lost and handed to another agent (this agent's
+        lease lapsed, e.g. a frozen node), the result is kept as an extra attempt instead of
+        overwriting the newer owner's record.
+        """
+        with self.locked():
+            rec = self.read_run(claim.run_id)
+            now = time.time()
+            result = {
+                "state": state,
+                "exit_code": exit_code,
+                "ended": now,
+                "duration": now - float(claim.record["started"]),
+                "summary": summary or {},
+                **(extra or {}),
+            }
+            if rec.get("attempt") != claim.attempt or rec.get("agent") != claim.record["agent"]:
+                rec["late_results"] = rec.get("late_results", []) + [
+                    {**result, "attempt": claim.attempt, "agent": claim.record["agent"]}
+                ]
+                if rec["state"] in REQUEUE_STATES and state in DONE_STATES:
+                    rec.update(result)  # nobody took it over yet: the late result stands
+            else:
+                if state in REQUEUE_STATES:
+                    rec["history_of_attempts"] = rec.get("history_of_attempts", []) + [
+                        {**_attempt_summary(rec), **result}
+                    ]
+                rec.update(result)
+            self.write_run(rec)
+            with contextlib.suppress(FileNotFoundError):
+                self.heartbeat_path(claim.run_id).unlink()
+            return rec
+
+    def update_running(self, claim: Claim, **fields: Any) -> bool:
+        """Merge ``fields`` into a run this agent still owns. False if it lost ownership."""
+        with self.locked():
+            rec = self.read_run(claim.run_id)
+            if rec.get("attempt") != claim.attempt or rec.get("state") != RUNNING:
+                return False
+            rec.update(fields)
+            self.write_run(rec)
+            return True
+
+    def should_stop(self, run_id: str) -> bool:
+        """Whether wandb's early_terminate (hyperband) says this running run should stop."""
+        config = self.config
+        if not config.get("early_terminate"):
+            return False
+        import sweeps
+
+        records = self.runs()
+        to_stop = sweeps.stop_runs(config, [to_sweep_run(r) for r in records])
+        return any(r.name == run_id for r in to_stop)
+
+    # ------------------------------------------------------------------ progress
+    def progress(self) -> dict[str, int | None]:
+        """Counts by state plus ``left`` (None when the sweep is unbounded)."""
+        records = self.runs()
+        counts: dict[str, int | None] = {s: 0 for s in (*DONE_STATES, RUNNING, *REQUEUE_STATES)}
+        for r in records:
+            counts[r["state"]] = int(counts.get(r["state"]) or 0) + 1
+        total = expected_runs(self.config)
+        counts["total"] = total
+        counts["left"] = None if total is None else max(0, total - len(records)) + sum(
+            int(counts[s] or 0) for s in REQUEUE_STATES
+        )
+        return counts
+
+
+def expected_runs(config: dict[str, Any]) -> int | None:
+    """How many runs the sweep will make in all, or None when unbounded."""
+    cap = config.get("run_cap")
+    if config.get("method") != "grid":
+        return None if cap is None else int(cap)
+    size = 1
+    for spec in config.get("parameters", {}).values():
+        size *= _grid_width(spec)
+    return size if cap is None else min(size, int(cap))
+
+
+def _grid_width(spec: dict[str, Any]) -> int:
+    if "parameters" in spec:
+        n = 1
+        for sub in spec["parameters"].values():
+            n *= _grid_width(sub)
+        return n
+    if "values" in spec:
+        return len(spec["values"])
+    if spec.get("distribution") == "int_uniform":
+        return int(spec["max"]) - int(spec["min"]) + 1
+    if spec.get("distribution") == "q_uniform":
+        import numpy as np
+
+        return len(np.arange(spec["min"], spec["max"], spec["q"]))
+    return 1
+
+
+_STATE_FOR_ENGINE = {
+    RUNNING: "running",
+    FINISHED: "finished",
+    STOPPED: "finished",
+    FAILED: "failed",
+    PREEMPTED: "preempted",
+    LOST: "crashed",
+}
+
+
+def to_sweep_run(record: dict[str, Any]) -> Any:
+    """A run record as wandb's engine sees it (``sweeps.SweepRun``)."""
+    import sweeps
+
+    return sweeps.SweepRun(
+        name=record["id"],
+        state=_STATE_FOR_ENGINE.get(record["state"], "running"),
+        config=record["params"],
+        summaryMetrics=record.get("summary") or {},
+        sampledHistory=record.get("history") or [],
+        exitcode=record.get("exit_code"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python (sweeps returns np.float64 for random draws)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def _attempt_summary(rec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("attempt", "agent", "started", "slurm", "host")
+    return {k: rec.get(k) for k in keys if k in rec}
+
+
+def write_params_file(path: Path, params: dict[str, dict[str, Any]]) -> None:
+    """Write WANDB_SWEEP_PARAM_PATH exactly as ``wandb agent`` does."""
+    text = "wandb_version: 1"
+    if params:
+        text += "\n\n" + yaml.safe_dump(params, default_flow_style=False, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def agent_identity() -> dict[str, Any]:
+    """Who is running: host, pid, a random tag, and the Slurm ids when inside a job."""
+    ident: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "tag": new_id(6)}
+    slurm = {
+        key.lower(): os.environ[env]
+        for key, env in (
+            ("job_id", "SLURM_JOB_ID"),
+            ("array_job_id", "SLURM_ARRAY_JOB_ID"),
+            ("array_task_id", "SLURM_ARRAY_TASK_ID"),
+            ("node", "SLURMD_NODENAME"),
+            ("restart_count", "SLURM_RESTART_COUNT"),
+            ("cluster", "SLURM_CLUSTER_NAME"),
+        )
+        if env in os.environ
+    }
+    if slurm:
+        ident["slurm"] = slurm
+    return ident

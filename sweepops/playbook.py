@@ -1,0 +1,56 @@
+"""Running the repository's playbooks through ansible-runner (the CLI's only way into Ansible)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import SweepopsError
+
+
+def run_playbook(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    inventory: str | None = None,
+    verbosity: int = 0,
+) -> int:
+    """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc."""
+    import ansible_runner
+
+    cmdline = []
+    if check:
+        cmdline.append("--check")
+    if diff:
+        cmdline.append("--diff")
+    env = dict(os.environ)
+    # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.setdefault("ANSIBLE_CONFIG", str(root / "ansible.cfg"))
+    # One private dir per invocation: concurrent deploys must not share extravars files.
+    private = root / ".sweepops" / "runner" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    private.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {
+        "private_data_dir": str(private),
+        "project_dir": str(root),
+        "playbook": str(root / playbook),
+        "extravars": extravars,
+        "envvars": {"ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"], "PATH": env["PATH"]},
+        "cmdline": " ".join(cmdline) or None,
+        "limit": limit,
+        "verbosity": verbosity,
+        "quiet": False,
+    }
+    inv = inventory or os.environ.get("SWEEPOPS_INVENTORY")
+    kwargs["inventory"] = str(Path(inv).resolve()) if inv else str(root / "inventory")
+    result = ansible_runner.run(**kwargs)
+    if result.rc is None:
+        raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
+    return int(result.rc)

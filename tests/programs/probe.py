@@ -1,0 +1,42 @@
+"""A test program for agents: records each start, sleeps, fails on request, logs SIGTERM.
+
+Flags (as `wandb agent` passes them): --x=..., --sleep=SECONDS, --fail=1, --sleep_first=SECONDS
+(sleep this long on attempt 1 only). Writes PROBE_OUT/<run id>.<attempt>.json at start.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--sleep", type=float, default=0.0)
+parser.add_argument("--sleep_first", type=float, default=0.0)
+parser.add_argument("--fail", type=int, default=0)
+args, rest = parser.parse_known_args()
+
+out = os.environ["PROBE_OUT"]
+run_id = os.environ["WANDB_RUN_ID"]
+attempt = os.environ.get("SWEEPOPS_ATTEMPT", "1")
+record = {
+    "run_id": run_id,
+    "attempt": attempt,
+    "argv": sys.argv[1:],
+    "pid": os.getpid(),
+    "env": {k: v for k, v in os.environ.items() if k.startswith(("WANDB_", "SWEEPOPS_"))},
+}
+with open(os.path.join(out, f"{run_id}.{attempt}.json"), "w") as fh:
+    json.dump(record, fh)
+
+
+def on_term(signum, frame):
+    with open(os.path.join(out, f"{run_id}.{attempt}.term"), "w") as fh:
+        fh.write(str(signum))
+    sys.exit(143)
+
+
+signal.signal(signal.SIGTERM, on_term)
+time.sleep(args.sleep + (args.sleep_first if attempt == "1" else 0.0))
+sys.exit(1 if args.fail else 0)
