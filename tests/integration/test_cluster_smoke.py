@@ -1,0 +1,235 @@
+"""Smoke tests of the real Slurm test cluster started by tests/cluster/up.
+
+The cluster lives in its own mount + UTS + network namespace: its /srv/sweepops-lab is
+.state/NAME/lab, not the workstation's /srv/sweepops-lab, and it is reached over ssh at
+10.203.N.2 only. See tests/cluster/lib.sh.
+
+Run:  pytest -m cluster tests/integration/test_cluster_smoke.py   (as root)
+SWEEPOPS_TEST_CLUSTER_NAME picks the cluster (default atlas).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.integration]
+
+CLUSTER_DIR = Path(__file__).resolve().parents[1] / "cluster"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    host: str
+    port: int
+    user: str
+    password: str
+    key: Path
+    lab: Path
+    state: Path
+    inventory: Path
+
+    @property
+    def cluster_lab(self) -> Path:
+        """The cluster's copy of the lab root, as seen from the workstation."""
+        return self.state / "lab"
+
+    def ssh_opts(self, *, key: bool = True) -> list[str]:
+        opts = [
+            "-p", str(self.port),
+            "-o", f"UserKnownHostsFile={self.state / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", "ControlMaster=no",
+            "-o", "ConnectTimeout=10",
+        ]
+        if key:
+            opts += ["-i", str(self.key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+        return opts
+
+    def ssh(self, command: str, *, check: bool = True, timeout: float = 60,
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["ssh", *self.ssh_opts(), f"{self.user}@{self.host}", command],
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"ssh {command!r} exited {proc.returncode}\nstdout: {proc.stdout}\n"
+                f"stderr: {proc.stderr}"
+            )
+        return proc
+
+
+def _parse_exports(text: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        assert len(words) == 2 and words[0] == "export", f"unexpected line from up: {line!r}"
+        key, _, value = words[1].partition("=")
+        env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster needs root (namespaces, daemons, apt); run as root")
+    name = os.environ.get("SWEEPOPS_TEST_CLUSTER_NAME", "atlas")
+    was_up = subprocess.run(
+        [CLUSTER_DIR / "status", name], capture_output=True, text=True
+    ).returncode == 0
+    up = subprocess.run(
+        [CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900
+    )
+    if up.returncode != 0:
+        pytest.fail(f"tests/cluster/up {name} failed ({up.returncode}):\n{up.stderr[-4000:]}")
+    env = _parse_exports(up.stdout)
+    c = Cluster(
+        name=env["SWEEPOPS_TEST_CLUSTER"],
+        host=env["SWEEPOPS_TEST_LOGIN_HOST"],
+        port=int(env["SWEEPOPS_TEST_SSH_PORT"]),
+        user=env["SWEEPOPS_TEST_USER"],
+        password=env["SWEEPOPS_TEST_PASSWORD"],
+        key=Path(env["SWEEPOPS_TEST_KEY"]),
+        lab=Path(env["SWEEPOPS_TEST_LAB"]),
+        state=Path(env["SWEEPOPS_TEST_STATE"]),
+        inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
+    )
+    yield c
+    if not was_up:
+        subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, text=True, timeout=120)
+
+
+def wait_for_job(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
+    """Poll squeue (sbatch --wait lags ~8 s) until the job reaches a final state."""
+    final = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = cluster.ssh(f"squeue -h -j {job_id} -t all -o %T").stdout.strip()
+        if state in final:
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {state or 'unknown'} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def gpu_job(cluster: Cluster) -> dict[str, str]:
+    """One job submitted over ssh as the researcher, asking for a GPU; waited for."""
+    token = uuid.uuid4().hex[:12]
+    rel = f"smoke/{token}.txt"
+    script = (
+        "#!/bin/bash\n"
+        f"echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES > {cluster.lab}/{rel}\n"
+        f"echo SLURMD_NODENAME=$SLURMD_NODENAME >> {cluster.lab}/{rel}\n"
+        f"echo USER=$(id -un) >> {cluster.lab}/{rel}\n"
+    )
+    submit = (
+        f"mkdir -p {cluster.lab}/smoke && cd {cluster.lab}/smoke && "
+        f"sbatch --parsable -p gpu --gres=gpu:1 -c 1 --mem=1G -t 00:05:00 "
+        f"-J smoke-{token} -o {cluster.lab}/smoke/%j.out <<'EOF'\n{script}EOF"
+    )
+    job_id = cluster.ssh(submit).stdout.strip().split(";")[0]
+    assert job_id.isdigit(), job_id
+    state = wait_for_job(cluster, job_id)
+    return {"id": job_id, "state": state, "rel": rel}
+
+
+def test_sinfo_shows_two_idle_nodes(cluster: Cluster) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        out = cluster.ssh("sinfo -h -N -p gpu -o '%N %T'").stdout.split("\n")
+        rows = sorted(line.split() for line in out if line.strip())
+        expected = [[f"{cluster.name}-node01", "idle"], [f"{cluster.name}-node02", "idle"]]
+        if rows == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert rows == expected
+    partitions = cluster.ssh("sinfo -h -o %P").stdout.split()
+    assert partitions == ["gpu*", "cpu"]
+
+
+def test_gpu_job_writes_to_cluster_lab_only(cluster: Cluster, gpu_job: dict[str, str]) -> None:
+    assert gpu_job["state"] == "COMPLETED"
+    on_cluster = cluster.cluster_lab / gpu_job["rel"]
+    assert on_cluster.is_file(), f"{on_cluster} missing"
+    lines = dict(line.split("=", 1) for line in on_cluster.read_text().splitlines())
+    assert lines["CUDA_VISIBLE_DEVICES"] in {"0", "1"}
+    assert lines["SLURMD_NODENAME"] in {f"{cluster.name}-node01", f"{cluster.name}-node02"}
+    assert lines["USER"] == cluster.user
+    assert not (cluster.lab / gpu_job["rel"]).exists(), "job output leaked to the workstation"
+
+
+def test_sacct_shows_job_completed(cluster: Cluster, gpu_job: dict[str, str]) -> None:
+    deadline = time.monotonic() + 30
+    row = ""
+    while time.monotonic() < deadline:
+        row = cluster.ssh(
+            f"sacct -n -X -P -j {gpu_job['id']} -o JobID,State,AllocTRES"
+        ).stdout.strip()
+        if "|COMPLETED|" in row:
+            break
+        time.sleep(1)
+    assert "|COMPLETED|" in row, f"sacct row: {row!r}"
+    assert "gres/gpu=1" in row
+
+
+def test_rsync_lands_on_cluster_side_only(cluster: Cluster, tmp_path: Path) -> None:
+    token = uuid.uuid4().hex[:12]
+    src = tmp_path / "payload"
+    src.mkdir()
+    (src / "hello.txt").write_text(token)
+    dest = f"{cluster.lab}/rsync-{token}/"
+    rsh = shlex.join(["ssh", *cluster.ssh_opts()])
+    subprocess.run(
+        ["rsync", "-a", "-e", rsh, f"{src}/", f"{cluster.user}@{cluster.host}:{dest}"],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    assert (cluster.cluster_lab / f"rsync-{token}" / "hello.txt").read_text() == token
+    assert not (cluster.lab / f"rsync-{token}").exists()
+    assert cluster.ssh(f"cat {dest}hello.txt").stdout == token
+
+
+def test_password_login(cluster: Cluster) -> None:
+    proc = subprocess.run(
+        ["sshpass", "-e", "ssh", *cluster.ssh_opts(key=False),
+         "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+         f"{cluster.user}@{cluster.host}", "id -un"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SSHPASS": cluster.password},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == cluster.user
+
+
+def test_cluster_has_a_python_for_the_researcher(cluster: Cluster) -> None:
+    out = cluster.ssh("python3 -c 'import sys, venv; print(sys.executable)'").stdout.strip()
+    assert out.startswith("/usr/bin/python3")
+
+
+def test_cluster_cannot_reach_workstation_loopback(cluster: Cluster) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        # sanity: reachable from the workstation itself
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        probe = (
+            "timeout 3 bash -c 'echo > /dev/tcp/127.0.0.1/{}' 2>/dev/null"
+            " && echo open || echo closed"
+        )
+        # the cluster's own loopback works (its sshd listens there) ...
+        assert cluster.ssh(probe.format(cluster.port)).stdout.strip() == "open"
+        # ... but the workstation's 127.0.0.1 is a different host from there
+        assert cluster.ssh(probe.format(port)).stdout.strip() == "closed"
+    assert cluster.ssh("ip -4 route show default").stdout.strip() == ""
