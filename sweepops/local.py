@@ -46,7 +46,7 @@ def start_agents(
     for k in range(1, count + 1):
         log = sweep.path / "agents" / f"local-{k}.log"
         argv = [python, "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(code_dir)]
-        argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit.json")]
+        argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit")]
         argv += agent_args or []
         with open(log, "ab") as out:
             proc = subprocess.Popen(

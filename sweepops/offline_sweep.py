@@ -225,7 +225,7 @@ class OfflineSweep:
             rec.update(
                 state=RUNNING,
                 agent=agent,
-                started=now,
+                started=time.time(),
                 lease_seconds=lease_seconds,
                 ended=None,
                 exit_code=None,
@@ -245,8 +245,7 @@ class OfflineSweep:
         run_cap = config.get("run_cap")
         if run_cap is not None and len(records) >= int(run_cap):
             return None
-        import sweeps  # imported lazily: it pulls in numpy/scipy/sklearn
-
+        sweeps = _sweeps_engine()
         suggestion = sweeps.next_run(config, [to_sweep_run(r) for r in records])
         if suggestion is None:
             return None
@@ -311,8 +310,7 @@ class OfflineSweep:
         config = self.config
         if not config.get("early_terminate"):
             return False
-        import sweeps
-
+        sweeps = _sweeps_engine()
         records = self.runs()
         to_stop = sweeps.stop_runs(config, [to_sweep_run(r) for r in records])
         return any(r.name == run_id for r in to_stop)
@@ -372,8 +370,7 @@ _STATE_FOR_ENGINE = {
 
 def to_sweep_run(record: dict[str, Any]) -> Any:
     """A run record as wandb's engine sees it (``sweeps.SweepRun``)."""
-    import sweeps
-
+    sweeps = _sweeps_engine()
     return sweeps.SweepRun(
         name=record["id"],
         state=_STATE_FOR_ENGINE.get(record["state"], "running"),
@@ -382,6 +379,17 @@ def to_sweep_run(record: dict[str, Any]) -> Any:
         sampledHistory=record.get("history") or [],
         exitcode=record.get("exit_code"),
     )
+
+
+def _sweeps_engine() -> Any:
+    """wandb's ``sweeps`` package, imported on first use (it pulls in numpy, scipy, sklearn)
+    with its pydantic-v1 deprecation warnings silenced: they are not the user's business."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import sweeps
+    return sweeps
 
 
 def _plain(value: Any) -> Any:

@@ -42,7 +42,13 @@ def run_playbook(
         "project_dir": str(root),
         "playbook": str(root / playbook),
         "extravars": extravars,
-        "envvars": {"ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"], "PATH": env["PATH"]},
+        "envvars": {
+            "ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"],
+            "PATH": env["PATH"],
+            # ansible-runner forces colour; keep it only for a terminal.
+            "ANSIBLE_FORCE_COLOR": "1" if sys.stdout.isatty() else "0",
+            "ANSIBLE_NOCOLOR": "0" if sys.stdout.isatty() else "1",
+        },
         "cmdline": " ".join(cmdline) or None,
         "limit": limit,
         "verbosity": verbosity,
