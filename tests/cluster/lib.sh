@@ -87,6 +87,13 @@ cl_nsexec() {
 cl_ns_mounted() { mountpoint -q "$CL_NS/mnt" 2>/dev/null; }
 cl_mntns_id() { cl_ns_mounted && stat -L -c %i "$CL_NS/mnt"; }
 cl_netns_exists() { [[ -e /run/netns/$CL_NETNS ]]; }
+# Ours = the netns this state dir created (a cluster of the same NAME may run from another
+# checkout: never touch its processes).
+cl_netns_ours() {
+    cl_netns_exists && [[ -s $CL_STATE/netns.id ]] \
+        && [[ $(stat -L -c %i "/run/netns/$CL_NETNS") == "$(cat "$CL_STATE/netns.id")" ]]
+}
+cl_netns_busy() { cl_netns_exists && [[ -n $(ip netns pids "$CL_NETNS" 2>/dev/null) ]]; }
 
 # PIDs of every process in this cluster's mount or network namespace.
 cl_ns_pids() {
@@ -97,7 +104,7 @@ cl_ns_pids() {
             [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "mnt:[$id]" ]] && echo "${p#/proc/}"
         done
     fi
-    if cl_netns_exists; then ip netns pids "$CL_NETNS" 2>/dev/null || true; fi
+    if cl_netns_ours; then ip netns pids "$CL_NETNS" 2>/dev/null || true; fi
 }
 
 # cl_pid_ours PID: alive and inside our mount namespace (guards against PID reuse).
@@ -318,7 +325,7 @@ EOF
 # ---------------------------------------------------------------- bring-up pieces
 cl_net_up() {
     if cl_netns_exists; then
-        [[ -z $(ip netns pids "$CL_NETNS" 2>/dev/null) ]] \
+        ! cl_netns_busy \
             || cl_die "network namespace $CL_NETNS is in use by processes we did not record (a cluster '$CL_NAME' from another checkout?): run its tests/cluster/down first"
         ip netns del "$CL_NETNS"
     fi
@@ -327,6 +334,7 @@ cl_net_up() {
         cl_die "$CL_HOST_IP is already in use on this machine; set SWEEPOPS_TEST_CLUSTER_INDEX"
     fi
     ip netns add "$CL_NETNS"
+    stat -L -c %i "/run/netns/$CL_NETNS" >"$CL_STATE/netns.id"
     ip link add "$CL_VETH_OUT" type veth peer name "$CL_VETH_IN" netns "$CL_NETNS"
     ip addr add "$CL_HOST_IP/24" dev "$CL_VETH_OUT"
     ip link set "$CL_VETH_OUT" up
@@ -425,7 +433,7 @@ cl_nodes_idle() {
 
 # ---------------------------------------------------------------- health / outputs
 cl_healthy() {
-    cl_ns_mounted && cl_netns_exists || return 1
+    cl_ns_mounted && cl_netns_ours || return 1
     local d
     for d in "${CL_DAEMONS[@]}"; do cl_daemon_alive "$d" || return 1; done
     cl_nsexec scontrol ping >/dev/null 2>&1 || return 1
@@ -482,8 +490,8 @@ cl_stop() {
             p=$(cl_pidof "$d") || continue
             cl_pid_ours "$p" && pids+=("$p")
         done
-        mapfile -t -O "${#pids[@]}" pids < <(cl_ns_pids | sort -un)
-    elif cl_netns_exists; then
+        mapfile -t pids < <({ printf '%s\n' "${pids[@]}"; cl_ns_pids; } | grep . | sort -un)
+    elif cl_netns_ours; then
         mapfile -t pids < <(cl_ns_pids | sort -un)
     fi
     if ((${#pids[@]})); then
@@ -504,9 +512,13 @@ cl_stop() {
     for m in "$CL_NS/mnt" "$CL_NS/uts" "$CL_NS"; do
         if mountpoint -q "$m" 2>/dev/null; then umount "$m" 2>/dev/null || umount -l "$m"; fi
     done
-    if cl_netns_exists; then ip netns del "$CL_NETNS" || true; fi
-    ip link del "$CL_VETH_OUT" 2>/dev/null || true
-    rm -f "$CL_PIDS"/*.pid "$CL_STATE/mntns.id" 2>/dev/null || true
+    if cl_netns_ours || ! cl_netns_busy; then
+        if cl_netns_exists; then ip netns del "$CL_NETNS" || true; fi
+        ip link del "$CL_VETH_OUT" 2>/dev/null || true
+    else
+        cl_log "network namespace $CL_NETNS belongs to another checkout's cluster: left alone"
+    fi
+    rm -f "$CL_PIDS"/*.pid "$CL_STATE/mntns.id" "$CL_STATE/netns.id" 2>/dev/null || true
 }
 
 cl_purge() {
