@@ -1,0 +1,41 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROBE = REPO / "tests" / "programs" / "probe.py"
+
+
+def agent_env(**extra: str) -> dict[str, str]:
+    """The environment of an agent started from a test: this Python's env first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["WANDB_ERROR_REPORTING"] = "false"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def start_agent(sweep_dir: Path, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "ab") if log else subprocess.PIPE  # noqa: SIM115 - closed by the caller's process end
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweepops", "agent", str(sweep_dir), "--code-dir", str(REPO), *args],
+        env=env or agent_env(),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+
+
+@pytest.fixture
+def probe_out(tmp_path: Path) -> Path:
+    out = tmp_path / "probe-out"
+    out.mkdir()
+    return out
