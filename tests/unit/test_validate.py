@@ -1,0 +1,154 @@
+"""Validation messages (the corpus of bad files), durations and line-keeping YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweepops.errors import ExperimentError
+from sweepops.experiment import load_experiment
+from sweepops.validate import SweepSource, parse_duration, validate_experiment
+from sweepops.yamlsource import YamlSyntaxError, parse_yaml
+
+BAD = Path(__file__).parent / "bad_experiments"
+EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((BAD / "expected.yml").read_text())
+PROBLEM = re.compile(r"^(?P<file>.+?):(?P<line>\d+): key '(?P<key>[^']*)': .+; allowed: .+$")
+
+
+def test_corpus_and_expectations_match() -> None:
+    files = {p.name for p in BAD.glob("*.yml")} - {"expected.yml"}
+    assert files == set(EXPECTED)
+
+
+@pytest.fixture()
+def code_root(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_experiment(name: str, code_root: Path) -> None:
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(BAD / name, code_root)
+    problems = info.value.problems
+    text = str(info.value)
+    for expected in EXPECTED[name]["expect"]:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+    if "count" in EXPECTED[name]:
+        assert len(problems) == EXPECTED[name]["count"], text
+    for problem in problems:
+        match = PROBLEM.match(problem)
+        assert match, f"badly formed problem: {problem!r}"
+        assert match["file"] == str(BAD / name)
+
+
+def test_problems_sorted_by_line(code_root: Path) -> None:
+    path = code_root / "many.yml"
+    path.write_text(
+        "program: train.py\n"
+        "method: grid\n"
+        "_x: 1\n"
+        "metric: {name: a, goal: up}\n"
+        "parameters:\n"
+        "  n: {distribution: normal}\n"
+        "  _num_nodes: 0\n"
+    )
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path, code_root)
+    lines = [int(PROBLEM.match(p)["line"]) for p in info.value.problems]  # type: ignore[index]
+    assert lines == [3, 4, 6, 7]
+
+
+def test_subtest_error_points_into_subtest(code_root: Path) -> None:
+    path = code_root / "c.yml"
+    path.write_text(
+        "program: train.py\nmethod: grid\nparameters:\n"
+        "  lr: {min: 1, max: 0.5}\n"
+        "  subtests:\n    a: {bs: 1}\n    b:\n      x: {distribution: normal}\n"
+    )
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path, code_root)
+    problems = info.value.problems
+    # the shared parameter's problem is reported once, not once per subtest
+    assert sum("key 'parameters.lr'" in p for p in problems) == 1
+    assert any(
+        p.startswith(f"{path}:8: key 'parameters.subtests.b.x.distribution'") for p in problems
+    )
+
+
+def test_validate_experiment_on_valid_config() -> None:
+    doc = parse_yaml("method: grid\nparameters:\n  lr: {values: [1, 2]}\n", "f.yml")
+    assert validate_experiment(doc, [SweepSource("f", {"name": "f", **doc.data})]) == []
+
+
+def test_schema_errors_are_mapped_to_file_lines() -> None:
+    doc = parse_yaml("method: grid\nparameters:\n  lr: {values: []}\nrun_cap: x\n", "f.yml")
+    problems = validate_experiment(doc, [SweepSource("f", dict(doc.data))])
+    assert "f.yml:3: key 'parameters.lr':" in problems[0]
+    assert problems[1].startswith("f.yml:4: key 'run_cap': got str 'x'")
+
+
+def test_source_maps_expanded_paths_to_file_paths() -> None:
+    source = SweepSource("s", {}, {("parameters", "lr"): ("parameters", "subtests", "a", "lr")})
+    assert source.to_file_path(("parameters", "lr", "values", 0)) == (
+        "parameters",
+        "subtests",
+        "a",
+        "lr",
+        "values",
+        0,
+    )
+    assert source.to_file_path(("method",)) == ("method",)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(90, 90.0), (1.5, 1.5), ("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0),
+     ("2h30m", 9000.0), ("1:30:00", 5400.0), ("45", 45.0)],
+)  # fmt: skip
+def test_parse_duration(text: Any, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["forever", "", "0", -5, True, None, "2h30", "1d", [1]])
+def test_parse_duration_rejects(text: Any) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_yaml_lines_for_every_key() -> None:
+    doc = parse_yaml("a: 1\nb:\n  c:\n    - x\n    - {d: 2}\n", "f.yml")
+    assert doc.data == {"a": 1, "b": {"c": ["x", {"d": 2}]}}
+    assert doc.lines[("a",)] == 1
+    assert doc.lines[("b", "c")] == 3
+    assert doc.lines[("b", "c", 1, "d")] == 5
+    assert doc.line_of(("b", "c", 0, "missing")) == 4
+    assert doc.line_of(("nowhere",)) == 1
+
+
+def test_yaml_duplicate_keys_are_problems() -> None:
+    doc = parse_yaml("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n", "f.yml")
+    assert doc.problems == (
+        "f.yml:4: key 'b.c': duplicate key (first defined on line 3); "
+        "allowed: each key once per mapping",
+        "f.yml:5: key 'a': duplicate key (first defined on line 1); "
+        "allowed: each key once per mapping",
+    )
+
+
+def test_yaml_merge_keys_are_not_duplicates() -> None:
+    doc = parse_yaml("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n", "f.yml")
+    assert doc.problems == ()
+    assert doc.data["other"] == {"x": 3, "y": 2}
+    assert doc.lines[("other", "x")] == 4
+
+
+def test_yaml_syntax_error_has_parser_line() -> None:
+    with pytest.raises(YamlSyntaxError) as info:
+        parse_yaml("a: 1\nb: [1\nc: 2\n", "f.yml")
+    assert info.value.line == 3
+    assert info.value.problem.startswith("f.yml:3: key '<document>': invalid YAML")
