@@ -151,17 +151,17 @@ cl_install_packages() {
     done
     ((${#missing[@]})) || return 0
     cl_log "installing packages: ${missing[*]}"
-    local policy=/usr/sbin/policy-rc.d own_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; own_policy=1
-    fi
+    # policy-rc.d exiting 101: package scripts must not start daemons on the workstation
+    local policy=/usr/sbin/policy-rc.d backup=""
+    if [[ -e $policy ]]; then backup=$(mktemp); cp -p "$policy" "$backup"; fi
+    printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"
     local rc=0
     {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
     } >&2 || rc=$?
-    ((own_policy)) && rm -f "$policy"
+    if [[ -n $backup ]]; then cp -p "$backup" "$policy"; rm -f "$backup"; else rm -f "$policy"; fi
     ((rc == 0)) || cl_die "apt-get install failed ($rc)"
 }
 
@@ -169,8 +169,8 @@ cl_ensure_user() {
     if ! id "$CL_USER" >/dev/null 2>&1; then
         cl_log "creating user $CL_USER"
         useradd --create-home --shell /bin/bash "$CL_USER"
-        echo "$CL_USER:$CL_PASSWORD" | chpasswd
     fi
+    echo "$CL_USER:$CL_PASSWORD" | chpasswd
     # workstation side of the lab root: a plain directory
     if [[ ! -d $CL_LAB ]]; then
         install -d -m 755 -o "$CL_USER" -g "$CL_USER" "$CL_LAB"

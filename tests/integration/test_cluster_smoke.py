@@ -92,6 +92,8 @@ def cluster() -> Iterator[Cluster]:
         [CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900
     )
     if up.returncode != 0:
+        if not was_up:
+            subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, timeout=120)
         pytest.fail(f"tests/cluster/up {name} failed ({up.returncode}):\n{up.stderr[-4000:]}")
     env = _parse_exports(up.stdout)
     c = Cluster(
