@@ -235,3 +235,32 @@ def test_cluster_cannot_reach_workstation_loopback(cluster: Cluster) -> None:
         # ... but the workstation's 127.0.0.1 is a different host from there
         assert cluster.ssh(probe.format(port)).stdout.strip() == "closed"
     assert cluster.ssh("ip -4 route show default").stdout.strip() == ""
+
+
+def test_two_node_job_runs_srun_on_both_nodes(cluster: Cluster) -> None:
+    out = f"{cluster.lab}/smoke/two-node-%j.out"
+    job_id = cluster.ssh(
+        f"mkdir -p {cluster.lab}/smoke && cd {cluster.lab}/smoke && "
+        f"sbatch --parsable -p cpu -N 2 -o {out} --wrap 'srun bash -c \"echo \\$SLURMD_NODENAME\"'"
+    ).stdout.strip()
+    assert wait_for_job(cluster, job_id) == "COMPLETED"
+    text = (cluster.cluster_lab / "smoke" / f"two-node-{job_id}.out").read_text()
+    assert sorted(text.split()) == [f"{cluster.name}-node01", f"{cluster.name}-node02"]
+
+
+def test_impossible_gres_request_is_refused(cluster: Cluster) -> None:
+    proc = cluster.ssh("sbatch --gres=gpu:3 --wrap true", check=False)
+    assert proc.returncode != 0
+    assert "not available" in proc.stderr
+
+
+def test_up_again_is_fast_and_prints_the_same_exports(cluster: Cluster) -> None:
+    start = time.monotonic()
+    again = subprocess.run(
+        [CLUSTER_DIR / "up", cluster.name], capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    assert time.monotonic() - start < 5
+    env = _parse_exports(again.stdout)
+    assert env["SWEEPOPS_TEST_LOGIN_HOST"] == cluster.host
+    assert env["SWEEPOPS_TEST_STATE"] == str(cluster.state)
