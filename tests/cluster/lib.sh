@@ -484,7 +484,7 @@ cl_exports() {
 # cl_stop: end every process of the cluster (recorded PIDs first, then anything else in
 # its namespaces), unmount, delete the netns and veth. Idempotent.
 cl_stop() {
-    local pids=() p d i
+    local pids=() p d i m left
     if cl_ns_mounted; then
         for d in "${CL_DAEMONS[@]}"; do
             p=$(cl_pidof "$d") || continue
@@ -494,6 +494,7 @@ cl_stop() {
     elif cl_netns_ours; then
         mapfile -t pids < <(cl_ns_pids | sort -un)
     fi
+    local all=("${pids[@]}")
     if ((${#pids[@]})); then
         cl_log "stopping ${#pids[@]} process(es)"
         for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -509,6 +510,13 @@ cl_stop() {
         fi
     fi
     [[ -z $(cl_ns_pids) ]] || cl_log "WARNING: processes left: $(cl_ns_pids | tr '\n' ' ')"
+    # exited daemons are zombies until init reaps them (our parent is gone): wait a little
+    for ((i = 0; i < 30; i++)); do
+        left=0
+        for p in "${all[@]}"; do [[ -e /proc/$p ]] && left=1; done
+        ((left)) || break
+        sleep 0.1
+    done
     for m in "$CL_NS/mnt" "$CL_NS/uts" "$CL_NS"; do
         if mountpoint -q "$m" 2>/dev/null; then umount "$m" 2>/dev/null || umount -l "$m"; fi
     done
