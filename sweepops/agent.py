@@ -252,29 +252,49 @@ class Agent:
         return state
 
     def _supervise(self, claim: Claim, child: subprocess.Popen[bytes]) -> bool:
-        """Wait for the child, renewing the lease; returns True if early_terminate stopped it."""
+        """Wait for the child; returns True if early_terminate stopped it.
+
+        The main thread blocks in waitpid (so the run's end is seen at once, and signal
+        handlers still run); a watchdog thread renews the lease, asks early_terminate, and
+        escalates SIGTERM to SIGKILL after the kill delay.
+        """
+        done = threading.Event()
+        stop_requested = threading.Event()
+        watchdog = threading.Thread(
+            target=self._watchdog, args=(claim, child, done, stop_requested), daemon=True
+        )
+        watchdog.start()
+        try:
+            child.wait()
+        finally:
+            done.set()
+            watchdog.join()
+        return stop_requested.is_set()
+
+    def _watchdog(
+        self,
+        claim: Claim,
+        child: subprocess.Popen[bytes],
+        done: threading.Event,
+        stop_requested: threading.Event,
+    ) -> None:
         beat_every = max(0.2, self.opts.lease_seconds / 4)
         early_terminate = bool(self.sweep.config.get("early_terminate"))
-        next_beat = next_poll = time.monotonic()
+        next_beat = next_poll = time.monotonic() + beat_every
+        next_poll = time.monotonic() + self.opts.poll_seconds
         term_sent_at: float | None = None
-        stop_requested = False
-        while True:
-            try:
-                child.wait(timeout=0.1)
-                return stop_requested
-            except subprocess.TimeoutExpired:
-                pass
+        while not done.wait(0.1):
             now = time.monotonic()
             if now >= next_beat:
                 self.sweep.beat(claim.run_id)
                 next_beat = now + beat_every
-            if early_terminate and not stop_requested and now >= next_poll:
+            if early_terminate and not stop_requested.is_set() and now >= next_poll:
                 next_poll = now + self.opts.poll_seconds
-                stop_requested = self._early_terminate_check(claim)
-                if stop_requested:
+                if self._early_terminate_check(claim):
+                    stop_requested.set()
                     self.say(f"run {claim.run_id}: early_terminate says stop")
                     _signal_group(child, signal.SIGTERM)
-            if (self._signal is not None or stop_requested) and term_sent_at is None:
+            if (self._signal is not None or stop_requested.is_set()) and term_sent_at is None:
                 term_sent_at = now
             if term_sent_at is not None and now - term_sent_at > self.opts.kill_delay:
                 _signal_group(child, signal.SIGKILL)

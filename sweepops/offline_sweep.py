@@ -203,6 +203,7 @@ class OfflineSweep:
         """
         if self.cancelled:
             return None
+        _warm_engine(self.config)  # heavy first imports happen outside the lock
         with self.locked():
             now = time.time()
             records = self.runs()
@@ -390,6 +391,19 @@ def _sweeps_engine() -> Any:
         warnings.simplefilter("ignore")
         import sweeps
     return sweeps
+
+
+def _warm_engine(config: dict[str, Any]) -> None:
+    """Import what ``sweeps.next_run`` imports lazily on its first call (grid, random and bayes
+    search, the latter with scikit-learn: ~0.4 s), so that it happens outside the sweep's lock:
+    otherwise every new agent holds the lock that long and a crowd of agents queues behind it."""
+    import importlib
+
+    _sweeps_engine()
+    for module in ("sweeps.grid_search", "sweeps.random_search", "sweeps.bayes_search"):
+        importlib.import_module(module)
+    if config.get("early_terminate"):
+        importlib.import_module("sweeps.hyperband_stopping")
 
 
 def _plain(value: Any) -> Any:
