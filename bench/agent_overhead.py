@@ -50,7 +50,10 @@ def with_agent(program: Path, runs: int, seconds: float, tmp: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "sweepops", "agent", str(sweep.path)],
-        check=True, env=env, stdout=subprocess.DEVNULL, cwd=REPO,
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        cwd=REPO,
     )
     elapsed = time.perf_counter() - start
     assert sum(r["state"] == FINISHED for r in sweep.runs()) == runs
@@ -59,12 +62,18 @@ def with_agent(program: Path, runs: int, seconds: float, tmp: Path) -> float:
 
 def agent_startup(tmp: Path) -> float:
     """An agent on a sweep with nothing left: imports, one claim, exit."""
-    sweep = OfflineSweep.create(tmp, config={"method": "grid", "parameters": {"a": {"values": [1]}}}, name="empty")
+    sweep = OfflineSweep.create(
+        tmp, config={"method": "grid", "parameters": {"a": {"values": [1]}}}, name="empty"
+    )
     claim = sweep.claim({"host": "bench"})
     assert claim is not None
     sweep.finish(claim, state=FINISHED, exit_code=0)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sweepops", "agent", str(sweep.path)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sweepops", "agent", str(sweep.path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -86,12 +95,23 @@ print(n)
 
 def claim_rate(procs: int, seconds: float, tmp: Path) -> float:
     """Claims+finishes per second by ``procs`` separate agent processes on one sweep."""
-    config = {"method": "grid", "parameters": {"a": {"values": list(range(40))}, "b": {"values": list(range(50))}}}
+    config = {
+        "method": "grid",
+        "parameters": {"a": {"values": list(range(40))}, "b": {"values": list(range(50))}},
+    }
     sweep = OfflineSweep.create(tmp, config=config, name="claims")
     start = time.time() + 3.0 + 0.5 * procs  # time for every worker to import
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(sweep.path), str(start), str(start + seconds), str(REPO)],
+            [
+                sys.executable,
+                "-c",
+                _WORKER,
+                str(sweep.path),
+                str(start),
+                str(start + seconds),
+                str(REPO),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -104,7 +124,9 @@ def claim_rate(procs: int, seconds: float, tmp: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--run-seconds", type=float, default=1.0)
     ap.add_argument("--agents", type=int, default=16)
@@ -121,9 +143,11 @@ def main() -> None:
         print(f"  sweepops agent  {agent:7.2f} s")
         print(f"  ratio           {agent / base:7.3f}x   (target < 1.3x)")
         startup = agent_startup(tmp)
-        print(f"  overhead/run    {(agent - base) / args.runs * 1000:7.0f} ms (agent start-up included)")
-        print(f"  agent start-up  {startup * 1000:7.0f} ms; per run without it "
-              f"{(agent - base - startup) / args.runs * 1000:.0f} ms")
+        print(f"  overhead/run    {(agent - base) / args.runs * 1000:7.0f} ms (start-up included)")
+        print(
+            f"  agent start-up  {startup * 1000:7.0f} ms; per run without it "
+            f"{(agent - base - startup) / args.runs * 1000:.0f} ms"
+        )
         one = claim_rate(1, args.claim_seconds, tmp)
         many = claim_rate(args.agents, args.claim_seconds, tmp)
         print(f"claim throughput (claim + finish, 2,000-point grid, {os.cpu_count()} cores)")

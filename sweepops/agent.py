@@ -112,7 +112,7 @@ class Agent:
             _signal_group(child, signal.SIGTERM)
 
     def _install_signal_handlers(self) -> dict[int, Any]:
-        previous = {}
+        previous: dict[int, Any] = {}
         for sig in INTERRUPT_SIGNALS:
             previous[sig] = signal.signal(sig, self._on_signal)
         return previous
@@ -139,7 +139,7 @@ class Agent:
                         self.report.gave_up = True
                         self.say(
                             f"{consecutive_failures} runs failed in a row; stopping this agent "
-                            "(see the run logs above; raise --max-consecutive-failures to allow more)"
+                            "(see the run logs above; --max-consecutive-failures allows more)"
                         )
                         break
                 elif state != PREEMPTED:

@@ -52,7 +52,9 @@ def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SweepopsError(f"-e {pair!r}: expected KEY=VALUE", hint="e.g. -e agents_per_sweep=4")
+            raise SweepopsError(
+                f"-e {pair!r}: expected KEY=VALUE", hint="e.g. -e agents_per_sweep=4"
+            )
         key, value = pair.split("=", 1)
         out[key] = yaml.safe_load(value)
     return out
@@ -80,7 +82,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         inventory=args.inventory,
     )
     if rc != 0:
-        print(f"sweepops: the deploy playbook failed (exit {rc}); see the output above", file=sys.stderr)
+        print(
+            f"sweepops: the deploy playbook failed (exit {rc}); see the output above",
+            file=sys.stderr,
+        )
         return rc
     if args.wait and not args.check:
         return _wait_and_show(args.root, deploy_id, timeout=args.timeout)
@@ -128,7 +133,9 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
         running = sum(int(c["running"] or 0) for c in counts)
         totals = [c["total"] for c in counts]
         total = "?" if any(t is None for t in totals) else str(sum(int(t or 0) for t in totals))
-        line = f"waiting: {done}/{total} runs done, {failed} failed, {running} running, {alive} agents"
+        line = (
+            f"waiting: {done}/{total} runs done, {failed} failed, {running} running, {alive} agents"
+        )
         if interactive:
             print("\r" + line.ljust(len(last)), end="", flush=True)
         elif line != last:
@@ -149,7 +156,10 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
     if bad:
-        print(f"{len(bad)} run(s) did not finish; their logs: " + ", ".join(str(r["log"]) for r in bad[:3]))
+        print(
+            f"{len(bad)} run(s) did not finish; their logs: "
+            + ", ".join(str(r["log"]) for r in bad[:3])
+        )
         return 1
     return 0
 
@@ -162,7 +172,10 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
     else:
-        print(f"{deploy['experiment']} (deploy {deploy['deploy_id']}, commit {str(deploy.get('commit'))[:10]})")
+        print(
+            f"{deploy['experiment']} (deploy {deploy['deploy_id']}, "
+            f"commit {str(deploy.get('commit'))[:10]})"
+        )
         print(format_table(rows, metric))
     return 0
 
@@ -171,7 +184,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .local import running_agents
     from .offline_sweep import OfflineSweep
 
-    deploys = [_deploy_for(args.root, args.exp, args.deploy)] if args.exp else ledger.records(args.root)[-5:]
+    deploys = (
+        [_deploy_for(args.root, args.exp, args.deploy)]
+        if args.exp
+        else ledger.records(args.root)[-5:]
+    )
     if not deploys:
         print("nothing deployed yet")
     for deploy in deploys:
@@ -224,7 +241,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sweepops", description=__doc__)
-    p.add_argument("--root", type=Path, default=None, help="the sweepops repository (default: found from cwd)")
+    p.add_argument(
+        "--root", type=Path, default=None, help="the sweepops repository (default: found from cwd)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
@@ -238,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("plan", cmd_plan, "show what an experiment would run")
     sp.add_argument("exp")
     sp.add_argument("--json", action="store_true", help="print JSON for scripts")
-    sp.add_argument("--agents", type=int, default=2, help="agents per sweep when the file gives none")
+    sp.add_argument(
+        "--agents", type=int, default=2, help="agents per sweep when the file gives none"
+    )
 
     sp = add("deploy", cmd_deploy, "create the sweeps and start their agents (runs deploy.yml)")
     sp.add_argument("exp")
@@ -268,8 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--code-dir", default=".", help="directory the runs start in (default: cwd)")
     sp.add_argument("--count", type=int, default=None, help="run at most N runs")
     sp.add_argument("--max-consecutive-failures", type=int, default=3)
-    sp.add_argument("--lease", type=float, default=60.0, help="seconds without heartbeat before a run is re-run")
-    sp.add_argument("--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL")
+    sp.add_argument(
+        "--lease", type=float, default=60.0, help="seconds without heartbeat before a run is re-run"
+    )
+    sp.add_argument(
+        "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"
+    )
     sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
     return p
 

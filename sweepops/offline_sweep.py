@@ -194,7 +194,9 @@ class OfflineSweep:
         return now - last > float(record.get("lease_seconds", DEFAULT_LEASE_SECONDS))
 
     # ------------------------------------------------------------------ claiming
-    def claim(self, agent: dict[str, Any], *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Claim | None:
+    def claim(
+        self, agent: dict[str, Any], *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> Claim | None:
         """Take the next run for ``agent``, or None when the sweep has nothing left.
 
         Under the lock: runs whose lease expired become ``lost``; a ``preempted`` or ``lost``
@@ -325,8 +327,10 @@ class OfflineSweep:
             counts[r["state"]] = int(counts.get(r["state"]) or 0) + 1
         total = expected_runs(self.config)
         counts["total"] = total
-        counts["left"] = None if total is None else max(0, total - len(records)) + sum(
-            int(counts[s] or 0) for s in REQUEUE_STATES
+        counts["left"] = (
+            None
+            if total is None
+            else max(0, total - len(records)) + sum(int(counts[s] or 0) for s in REQUEUE_STATES)
         )
         return counts
 

@@ -13,7 +13,9 @@ def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, spec in params.items():
         value = spec.get("value") if isinstance(spec, dict) else spec
-        if isinstance(value, dict) and all(isinstance(v, dict) and "value" in v for v in value.values()):
+        if isinstance(value, dict) and all(
+            isinstance(v, dict) and "value" in v for v in value.values()
+        ):
             out.update(_flat_params(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -64,9 +66,11 @@ def sort_rows(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None
         return
     sign = -1.0 if metric.get("goal", "minimize") == "maximize" else 1.0
     rows.sort(
-        key=lambda r: (0, sign * r["metric"], r["run_id"])
-        if _is_number(r.get("metric"))
-        else (1, 0.0, r["run_id"])
+        key=lambda r: (
+            (0, sign * r["metric"], r["run_id"])
+            if _is_number(r.get("metric"))
+            else (1, 0.0, r["run_id"])
+        )
     )
 
 
@@ -108,6 +112,8 @@ def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> s
         line += [row["state"], f"{dur:.1f}s" if isinstance(dur, (int, float)) else "-"]
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -23,7 +23,9 @@ def agent_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_agent(sweep_dir: Path, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+def start_agent(
+    sweep_dir: Path, *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.PIPE  # noqa: SIM115 - closed by the caller's process end
     return subprocess.Popen(
         [sys.executable, "-m", "sweepops", "agent", str(sweep_dir), "--code-dir", str(REPO), *args],

@@ -32,7 +32,9 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 def test_eight_agents_run_each_of_64_points_exactly_once(tmp_path, probe_out):
-    sweep = probe_sweep(tmp_path, {"x": {"values": list(range(8))}, "y": {"values": list(range(8))}})
+    sweep = probe_sweep(
+        tmp_path, {"x": {"values": list(range(8))}, "y": {"values": list(range(8))}}
+    )
     env = agent_env(PROBE_OUT=str(probe_out))
     agents = [start_agent(sweep.path, env=env, log=tmp_path / f"a{i}.log") for i in range(8)]
     for a in agents:
@@ -71,11 +73,13 @@ def test_agent_killed_with_minus_9_loses_nothing(tmp_path, probe_out):
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     # The run's child dies with its agent (no orphan holding the GPU).
-    wait_for(lambda: not Path(f"/proc/{child_pid}").exists() or _zombie(child_pid), 10, "child to die")
+    wait_for(
+        lambda: not Path(f"/proc/{child_pid}").exists() or _zombie(child_pid), 10, "child to die"
+    )
     assert sweep.read_run(victim_run)["state"] == "running"  # nobody knows yet
     time.sleep(1.5)  # the lease lapses
     rescuer = start_agent(sweep.path, "--lease", "30", env=env)
-    # The rescuer re-runs the lost run first (attempt 2, short), then the other point (attempt 1, long):
+    # The rescuer re-runs the lost run first (attempt 2, short), then the other point:
     wait_for(lambda: sweep.read_run(victim_run)["state"] == FINISHED, 60, "lost run re-run")
     rescuer.send_signal(signal.SIGTERM)
     rescuer.wait(timeout=30)
@@ -113,7 +117,9 @@ def test_sigterm_is_forwarded_and_the_run_requeued(tmp_path, probe_out):
 
 def test_always_failing_program_makes_the_agent_exit_nonzero(tmp_path, probe_out):
     sweep = probe_sweep(tmp_path, {"x": {"values": list(range(10))}, "fail": {"value": 1}})
-    agent = start_agent(sweep.path, "--max-consecutive-failures", "3", env=agent_env(PROBE_OUT=str(probe_out)))
+    agent = start_agent(
+        sweep.path, "--max-consecutive-failures", "3", env=agent_env(PROBE_OUT=str(probe_out))
+    )
     out, _ = agent.communicate(timeout=60)
     assert agent.returncode == 3, out.decode()
     runs = sweep.runs()

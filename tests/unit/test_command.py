@@ -4,7 +4,12 @@ import pytest
 
 from sweepops.command import build_command, macro_values
 
-PARAMS = {"lr": {"value": 0.1}, "flag": {"value": False}, "on": {"value": True}, "name": {"value": "a b"}}
+PARAMS = {
+    "lr": {"value": 0.1},
+    "flag": {"value": False},
+    "on": {"value": True},
+    "name": {"value": "a b"},
+}
 
 
 def test_macros_match_wandb_sdk():
@@ -17,22 +22,47 @@ def test_macros_match_wandb_sdk():
 
 def test_default_command():
     argv = build_command(None, program="train.py", params=PARAMS, args_json_file="/x.json")
-    assert argv == ["/usr/bin/env", "python", "train.py", "--lr=0.1", "--flag=False", "--on=True", "--name=a b"]
+    assert argv == [
+        "/usr/bin/env",
+        "python",
+        "train.py",
+        "--lr=0.1",
+        "--flag=False",
+        "--on=True",
+        "--name=a b",
+    ]
 
 
 def test_custom_command_with_macros_and_envvar():
-    cmd = ["${env}", "${interpreter}", "-u", "${program}", "--cfg=${envvar:MYCFG}", "${args_no_hyphens}", "${args_json_file}", "${unknown}"]
+    cmd = [
+        "${env}",
+        "${interpreter}",
+        "-u",
+        "${program}",
+        "--cfg=${envvar:MYCFG}",
+        "${args_no_hyphens}",
+        "${args_json_file}",
+        "${unknown}",
+    ]
     argv = build_command(
-        cmd, program="p.py", params={"a": {"value": 1}}, args_json_file="/j.json", environ={"MYCFG": "c.yaml"}
+        cmd,
+        program="p.py",
+        params={"a": {"value": 1}},
+        args_json_file="/j.json",
+        environ={"MYCFG": "c.yaml"},
     )
     assert argv == ["/usr/bin/env", "python", "-u", "p.py", "--cfg=c.yaml", "a=1", "/j.json"]
 
 
 def test_macro_only_replaced_as_whole_element():
-    argv = build_command(["echo", "x${args}"], program=None, params={"a": {"value": 1}}, args_json_file="j")
+    argv = build_command(
+        ["echo", "x${args}"], program=None, params={"a": {"value": 1}}, args_json_file="j"
+    )
     assert argv == ["echo", "x${args}"]
 
 
 def test_unset_envvar_left_as_name_like_wandb():
-    argv = build_command(["echo", "${envvar:NOPE_UNSET}"], program=None, params={}, args_json_file="j", environ={})
+    argv = build_command(
+        ["echo", "${envvar:NOPE_UNSET}"], program=None, params={}, args_json_file="j", environ={}
+    )
     assert argv == ["echo", "NOPE_UNSET"]

@@ -38,7 +38,13 @@ def test_create_is_whole_and_readable(tmp_path):
     assert sweep.path.parent == tmp_path
     assert sweep.meta["name"] == "s" and sweep.meta["tags"] == ["t1"]
     assert sorted(p.name for p in sweep.path.iterdir()) == [
-        "agents", "lock", "logs", "params", "runs", "sweep.json", "wandb",
+        "agents",
+        "lock",
+        "logs",
+        "params",
+        "runs",
+        "sweep.json",
+        "wandb",
     ]
     assert not list(tmp_path.glob(".*creating"))
 
@@ -47,7 +53,9 @@ def test_grid_claims_each_point_once_then_none(tmp_path):
     sweep = make(tmp_path)
     seen = []
     while (claim := sweep.claim(AGENT)) is not None:
-        seen.append((claim.params["a"]["value"], claim.params["b"]["value"], claim.params["c"]["value"]))
+        seen.append(
+            (claim.params["a"]["value"], claim.params["b"]["value"], claim.params["c"]["value"])
+        )
         sweep.finish(claim, state=FINISHED, exit_code=0, summary={"loss": 1.0})
     assert sorted(seen) == sorted((a, b, 7) for a in (1, 2, 3) for b in "xy")
     assert sweep.claim(AGENT) is None
@@ -76,7 +84,13 @@ def test_run_cap_limits_random(tmp_path):
 
 
 def test_expected_runs_grid_with_int_uniform_and_cap():
-    cfg = {"method": "grid", "parameters": {"a": {"values": [1, 2]}, "n": {"distribution": "int_uniform", "min": 1, "max": 3}}}
+    cfg = {
+        "method": "grid",
+        "parameters": {
+            "a": {"values": [1, 2]},
+            "n": {"distribution": "int_uniform", "min": 1, "max": 3},
+        },
+    }
     assert expected_runs(cfg) == 6
     assert expected_runs({**cfg, "run_cap": 4}) == 4
 
@@ -166,11 +180,17 @@ def _claimer(sweep_dir: str, out: str) -> None:
 
 
 def test_concurrent_processes_never_share_a_grid_point(tmp_path):
-    cfg = {"method": "grid", "parameters": {"a": {"values": list(range(8))}, "b": {"values": list(range(5))}}}
+    cfg = {
+        "method": "grid",
+        "parameters": {"a": {"values": list(range(8))}, "b": {"values": list(range(5))}},
+    }
     (tmp_path / "s").mkdir()
     sweep = make(tmp_path / "s", cfg)
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_claimer, args=(str(sweep.path), str(tmp_path / f"o{i}"))) for i in range(6)]
+    procs = [
+        ctx.Process(target=_claimer, args=(str(sweep.path), str(tmp_path / f"o{i}")))
+        for i in range(6)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -1,0 +1,149 @@
+"""deploy.yml and `sweepops deploy` end to end on the built-in local defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, agent_env
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A private copy of the repository's tracked files, as its own git repo."""
+    files = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    dest = tmp_path / "repo"
+    for name in filter(None, files):
+        src = REPO / name.decode()
+        if src.is_file():
+            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name.decode())
+    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(dest), *cmd], check=True)
+    return dest
+
+
+def sweepops(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sweepops", *args],
+        cwd=repo,
+        env=agent_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def playbook(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = agent_env(ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "deploy.yml", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def ledger(repo: Path) -> list[dict]:
+    path = repo / ".sweepops" / "ledger.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sweep_dirs(repo: Path) -> list[Path]:
+    parent = repo / ".sweepops" / "lab" / "sweeps"
+    return sorted(p for p in parent.iterdir() if not p.name.startswith(".")) if parent.exists() else []
+
+
+def test_sweepops_deploy_wait_prints_sorted_results(repo):
+    proc = sweepops(repo, "deploy", "base.yml", "--wait", "--timeout", "240")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = proc.stdout[proc.stdout.index("run ") :].splitlines()
+    assert "val_loss" in table[0] and len(table) == 2 + 6
+    losses = [float(line.split()[3]) for line in table[2:]]
+    assert losses == sorted(losses)  # best first for goal: minimize
+    rows = json.loads(sweepops(repo, "results", "base", "--json").stdout)
+    assert len(rows) == 6 and {r["state"] for r in rows} == {"finished"}
+    assert {(r["params"]["lr"], r["params"]["batch_size"]) for r in rows} == {
+        (lr, bs) for lr in (0.01, 0.1, 0.5) for bs in (16, 128)
+    }
+    (deploy,) = ledger(repo)
+    assert deploy["commit"] and deploy["experiment"] == "base" and len(deploy["experiment_sha256"]) == 64
+
+
+def test_playbook_deploys_composite_and_is_idempotent(repo):
+    proc = playbook(repo, "-e", "exp=composite.yml", "-e", "deploy_id=d1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "composite_clean" in proc.stdout and "sweepops status composite.yml" in proc.stdout
+    sweeps = {json.loads((d / "sweep.json").read_text())["name"]: d for d in sweep_dirs(repo)}
+    assert set(sweeps) == {"composite_clean", "composite_noisy-regularised"}
+    meta = json.loads((sweeps["composite_noisy-regularised"] / "sweep.json").read_text())
+    assert meta["tags"] == ["noisy", "regularised"]
+    assert meta["config"]["parameters"]["noise"] == {"value": 0.5}  # subtest overrides
+    assert meta["config"]["parameters"]["epochs"] == {"value": 6}  # shared parameter inherited
+    assert meta["run_env"]["WANDB_TAGS"] == "noisy,regularised"
+    # The same deploy again changes nothing: no new sweeps, no second set of agents.
+    again = playbook(repo, "-e", "exp=composite.yml", "-e", "deploy_id=d1")
+    assert again.returncode == 0, again.stdout
+    assert "changed=0" in again.stdout
+    assert len(sweep_dirs(repo)) == 2 and len(ledger(repo)) == 1
+    for d in sweeps.values():
+        assert len(list((d / "agents").glob("local-*.json"))) == 2
+    status = sweepops(repo, "results", "composite", "--deploy", "d1")
+    assert status.returncode == 0, status.stderr
+    wait = sweepops(repo, "status", "composite")
+    assert "composite_clean" in wait.stdout
+
+
+def test_check_mode_changes_nothing(repo):
+    proc = playbook(repo, "-e", "exp=base.yml", "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sweep_dirs(repo) == [] and ledger(repo) == []
+
+
+@pytest.mark.parametrize(
+    ("exp", "expected"),
+    [
+        ("nope", "unknown experiment 'nope'; available experiments: bad, base, composite"),
+        ("bad.yml", "bad.yml:6: key 'parameters.lr'"),
+    ],
+)
+def test_bad_input_starts_nothing(repo, exp, expected):
+    (repo / "experiments" / "bad.yml").write_text(
+        "program: experiments/train.py\nmethod: grid\nparameters:\n  lr:\n    value: 1\n  lr: [1, 2]\n"
+    )
+    for proc in (sweepops(repo, "deploy", exp), playbook(repo, "-e", f"exp={exp}")):
+        assert proc.returncode != 0
+        assert expected in proc.stdout + proc.stderr
+    assert sweep_dirs(repo) == [] and ledger(repo) == []
+
+
+def test_readme_command_one_in_a_fresh_clone(tmp_path):
+    """`make example` on a fresh clone: installs into its own .venv and prints the results."""
+    if os.environ.get("SWEEPOPS_SKIP_FRESH_CLONE"):
+        pytest.skip("SWEEPOPS_SKIP_FRESH_CLONE is set")
+    readme = (REPO / "README.md").read_text().splitlines()
+    assert readme[3].startswith("make example")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "SWEEPOPS_"))}
+    proc = subprocess.run(
+        ["make", "example"], cwd=clone, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "val_loss ↓" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].split()[-2] == "finished"
