@@ -46,21 +46,33 @@ class Cluster:
 
     def ssh_opts(self, *, key: bool = True) -> list[str]:
         opts = [
-            "-p", str(self.port),
-            "-o", f"UserKnownHostsFile={self.state / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=accept-new",
-            "-o", "ControlMaster=no",
-            "-o", "ConnectTimeout=10",
+            "-p",
+            str(self.port),
+            "-o",
+            f"UserKnownHostsFile={self.state / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ConnectTimeout=10",
         ]
         if key:
             opts += ["-i", str(self.key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
         return opts
 
-    def ssh(self, command: str, *, check: bool = True, timeout: float = 60,
-            ) -> subprocess.CompletedProcess[str]:
+    def ssh(
+        self,
+        command: str,
+        *,
+        check: bool = True,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["ssh", *self.ssh_opts(), f"{self.user}@{self.host}", command],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -85,12 +97,11 @@ def cluster() -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.skip("the test cluster needs root (namespaces, daemons, apt); run as root")
     name = os.environ.get("SWEEPOPS_TEST_CLUSTER_NAME", "atlas")
-    was_up = subprocess.run(
-        [CLUSTER_DIR / "status", name], capture_output=True, text=True
-    ).returncode == 0
-    up = subprocess.run(
-        [CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900
+    was_up = (
+        subprocess.run([CLUSTER_DIR / "status", name], capture_output=True, text=True).returncode
+        == 0
     )
+    up = subprocess.run([CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900)
     if up.returncode != 0:
         if not was_up:
             subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, timeout=120)
@@ -195,7 +206,10 @@ def test_rsync_lands_on_cluster_side_only(cluster: Cluster, tmp_path: Path) -> N
     rsh = shlex.join(["ssh", *cluster.ssh_opts()])
     subprocess.run(
         ["rsync", "-a", "-e", rsh, f"{src}/", f"{cluster.user}@{cluster.host}:{dest}"],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert (cluster.cluster_lab / f"rsync-{token}" / "hello.txt").read_text() == token
     assert not (cluster.lab / f"rsync-{token}").exists()
@@ -204,10 +218,21 @@ def test_rsync_lands_on_cluster_side_only(cluster: Cluster, tmp_path: Path) -> N
 
 def test_password_login(cluster: Cluster) -> None:
     proc = subprocess.run(
-        ["sshpass", "-e", "ssh", *cluster.ssh_opts(key=False),
-         "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
-         f"{cluster.user}@{cluster.host}", "id -un"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "sshpass",
+            "-e",
+            "ssh",
+            *cluster.ssh_opts(key=False),
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            f"{cluster.user}@{cluster.host}",
+            "id -un",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "SSHPASS": cluster.password},
     )
     assert proc.returncode == 0, proc.stderr
