@@ -41,3 +41,11 @@ def probe_out(tmp_path: Path) -> Path:
     out = tmp_path / "probe-out"
     out.mkdir()
     return out
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The real Slurm test cluster (tests/cluster/up), started once per session."""
+    from tests.clusterlib import start_cluster
+
+    yield from start_cluster(os.environ.get("SWEEPOPS_TEST_CLUSTER_NAME", "atlas"))

@@ -31,7 +31,11 @@ def repo(tmp_path: Path) -> Path:
         if src.is_file():
             (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name.decode())
-    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+    for cmd in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
         subprocess.run(["git", "-C", str(dest), *cmd], check=True)
     return dest
 
@@ -66,7 +70,9 @@ def ledger(repo: Path) -> list[dict]:
 
 def sweep_dirs(repo: Path) -> list[Path]:
     parent = repo / ".sweepops" / "lab" / "sweeps"
-    return sorted(p for p in parent.iterdir() if not p.name.startswith(".")) if parent.exists() else []
+    return (
+        sorted(p for p in parent.iterdir() if not p.name.startswith(".")) if parent.exists() else []
+    )
 
 
 def test_sweepops_deploy_wait_prints_sorted_results(repo):
@@ -82,7 +88,11 @@ def test_sweepops_deploy_wait_prints_sorted_results(repo):
         (lr, bs) for lr in (0.01, 0.1, 0.5) for bs in (16, 128)
     }
     (deploy,) = ledger(repo)
-    assert deploy["commit"] and deploy["experiment"] == "base" and len(deploy["experiment_sha256"]) == 64
+    assert (
+        deploy["commit"]
+        and deploy["experiment"] == "base"
+        and len(deploy["experiment_sha256"]) == 64
+    )
 
 
 def test_playbook_deploys_composite_and_is_idempotent(repo):

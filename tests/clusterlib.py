@@ -1,0 +1,123 @@
+"""The real Slurm test cluster (tests/cluster/up) as seen from Python tests."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CLUSTER_DIR = Path(__file__).resolve().parent / "cluster"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    host: str
+    port: int
+    user: str
+    password: str
+    key: Path
+    lab: Path
+    state: Path
+    inventory: Path
+
+    @property
+    def cluster_lab(self) -> Path:
+        """The cluster's copy of the lab root, as seen from the workstation."""
+        return self.state / "lab"
+
+    def ssh_opts(self, *, key: bool = True) -> list[str]:
+        opts = [
+            "-p",
+            str(self.port),
+            "-o",
+            f"UserKnownHostsFile={self.state / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ConnectTimeout=10",
+        ]
+        if key:
+            opts += ["-i", str(self.key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+        return opts
+
+    def ssh(
+        self,
+        command: str,
+        *,
+        check: bool = True,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["ssh", *self.ssh_opts(), f"{self.user}@{self.host}", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"ssh {command!r} exited {proc.returncode}\nstdout: {proc.stdout}\n"
+                f"stderr: {proc.stderr}"
+            )
+        return proc
+
+
+def parse_exports(text: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        assert len(words) == 2 and words[0] == "export", f"unexpected line from up: {line!r}"
+        key, _, value = words[1].partition("=")
+        env[key] = value
+    return env
+
+
+def start_cluster(name: str) -> Iterator[Cluster]:
+    """Start (or reuse) cluster NAME; stop it afterwards only if this started it."""
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster needs root (namespaces, daemons, apt); run as root")
+    was_up = (
+        subprocess.run([CLUSTER_DIR / "status", name], capture_output=True, text=True).returncode
+        == 0
+    )
+    up = subprocess.run([CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900)
+    if up.returncode != 0:
+        if not was_up:
+            subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, timeout=120)
+        pytest.fail(f"tests/cluster/up {name} failed ({up.returncode}):\n{up.stderr[-4000:]}")
+    env = parse_exports(up.stdout)
+    c = Cluster(
+        name=env["SWEEPOPS_TEST_CLUSTER"],
+        host=env["SWEEPOPS_TEST_LOGIN_HOST"],
+        port=int(env["SWEEPOPS_TEST_SSH_PORT"]),
+        user=env["SWEEPOPS_TEST_USER"],
+        password=env["SWEEPOPS_TEST_PASSWORD"],
+        key=Path(env["SWEEPOPS_TEST_KEY"]),
+        lab=Path(env["SWEEPOPS_TEST_LAB"]),
+        state=Path(env["SWEEPOPS_TEST_STATE"]),
+        inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
+    )
+    yield c
+    if not was_up:
+        subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, text=True, timeout=120)
+
+
+def wait_for_job(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
+    """Poll squeue (sbatch --wait lags ~8 s) until the job reaches a final state."""
+    final = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = cluster.ssh(f"squeue -h -j {job_id} -t all -o %T").stdout.strip()
+        if state in final:
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still {state or 'unknown'} after {timeout}s")
