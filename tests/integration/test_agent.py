@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sweepops.local import pid_alive
 from sweepops.offline_sweep import FAILED, FINISHED, LOST, PREEMPTED, OfflineSweep
 from tests.conftest import PROBE, agent_env, start_agent
 
@@ -73,9 +74,7 @@ def test_agent_killed_with_minus_9_loses_nothing(tmp_path, probe_out):
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     # The run's child dies with its agent (no orphan holding the GPU).
-    wait_for(
-        lambda: not Path(f"/proc/{child_pid}").exists() or _zombie(child_pid), 10, "child to die"
-    )
+    wait_for(lambda: not pid_alive(child_pid), 10, "child to die")
     assert sweep.read_run(victim_run)["state"] == "running"  # nobody knows yet
     time.sleep(1.5)  # the lease lapses
     rescuer = start_agent(sweep.path, "--lease", "30", env=env)
@@ -87,13 +86,6 @@ def test_agent_killed_with_minus_9_loses_nothing(tmp_path, probe_out):
     assert rec["attempt"] == 2
     assert [a["state"] for a in rec["history_of_attempts"]] == [LOST]
     assert (probe_out / f"{victim_run}.2.json").exists()
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_sigterm_is_forwarded_and_the_run_requeued(tmp_path, probe_out):

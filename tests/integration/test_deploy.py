@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from sweepops.local import pid_alive
 from tests.conftest import REPO, agent_env
 
 pytestmark = pytest.mark.integration
@@ -157,3 +159,41 @@ def test_readme_command_one_in_a_fresh_clone(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "val_loss ↓" in proc.stdout
     assert proc.stdout.rstrip().splitlines()[-1].split()[-2] == "finished"
+
+
+def test_agents_are_detached_and_cancel_requeues_their_runs(repo):
+    (repo / "experiments" / "slow.yml").write_text(
+        "program: tests/programs/probe.py\nmethod: grid\n"
+        "parameters:\n  sleep: 120\n  x: [1, 2, 3, 4]\n_num_nodes: 2\n"
+    )
+    proc = sweepops(repo, "deploy", "slow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (sweep_dir,) = sweep_dirs(repo)
+    agents = [json.loads(p.read_text()) for p in (sweep_dir / "agents").glob("local-*.json")]
+    assert len(agents) == 2
+    for agent in agents:
+        # Its own session: closing the terminal (SIGHUP to the session) does not reach it.
+        assert os.getsid(agent["pid"]) == agent["pid"] != os.getsid(0)
+
+    def running() -> int:
+        return sum(
+            json.loads(p.read_text())["state"] == "running"
+            for p in (sweep_dir / "runs").glob("*.json")
+        )
+
+    deadline = time.monotonic() + 60
+    while running() < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running() == 2
+    cancel = sweepops(repo, "cancel", "slow")
+    assert cancel.returncode == 0, cancel.stderr
+    deadline = time.monotonic() + 60
+    while any(pid_alive(a["pid"]) for a in agents) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(pid_alive(a["pid"]) for a in agents)
+    states = sorted(json.loads(p.read_text())["state"] for p in (sweep_dir / "runs").glob("*.json"))
+    assert states == ["preempted", "preempted"]  # requeued, not lost, not "finished"
+    for agent in agents:
+        report = json.loads((sweep_dir / "agents" / f"local-{agent['k']}.exit").read_text())
+        assert report["exit_code"] == 128 + 15
+    assert "CANCELLED" in sweepops(repo, "status", "slow").stdout

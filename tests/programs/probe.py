@@ -17,7 +17,7 @@ parser.add_argument("--sleep_first", type=float, default=0.0)
 parser.add_argument("--fail", type=int, default=0)
 args, rest = parser.parse_known_args()
 
-out = os.environ["PROBE_OUT"]
+out = os.environ.get("PROBE_OUT") or os.environ.get("SWEEPOPS_SWEEP_DIR", ".")
 run_id = os.environ["WANDB_RUN_ID"]
 attempt = os.environ.get("SWEEPOPS_ATTEMPT", "1")
 record = {
