@@ -29,6 +29,11 @@ options:
     description: Agents per sweep when the experiment gives no C(_num_nodes).
     type: int
     default: 2
+  clusters:
+    description: Where the sweeps will run; C(local) makes their directories here.
+    type: list
+    elements: str
+    default: [local]
 author: sweepops
 """
 
@@ -52,6 +57,7 @@ def main() -> None:
             "deploy_id": {"type": "str"},
             "lab_root": {"type": "path"},
             "default_agents": {"type": "int", "default": 2},
+            "clusters": {"type": "list", "elements": "str", "default": ["local"]},
         },
         supports_check_mode=True,
     )
@@ -71,6 +77,7 @@ def main() -> None:
             lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
             deploy_id=p["deploy_id"],
             default_agents=p["default_agents"],
+            clusters=tuple(p["clusters"]),
             dry_run=module.check_mode,
         )
     except SweepopsError as exc:

@@ -111,7 +111,8 @@ def _deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, An
 
 
 def _sweep_dirs(deploy: dict[str, Any]) -> list[Path]:
-    return [Path(s["dir"]) for s in deploy["sweeps"]]
+    """The directories of the sweeps that run on this machine (the local executor)."""
+    return [Path(s["dir"]) for s in deploy["sweeps"] if s.get("dir")]
 
 
 def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:

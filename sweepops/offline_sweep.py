@@ -51,6 +51,7 @@ DONE_STATES = (FINISHED, FAILED, STOPPED)
 DEFAULT_LEASE_SECONDS = 60.0
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+SWEEP_SUBDIRS = ("runs", "params", "logs", "wandb", "agents")
 
 
 def new_id(length: int = 8) -> str:
@@ -62,6 +63,26 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)
+
+
+def sweep_meta(
+    *,
+    config: dict[str, Any],
+    name: str,
+    tags: tuple[str, ...] | list[str] = (),
+    sweep_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of a sweep's ``sweep.json``: made once, written wherever the sweep lives."""
+    return {
+        "id": sweep_id or new_id(),
+        "name": name,
+        "tags": list(tags),
+        "config": config,
+        "created": time.time(),
+        "engine": "offline",
+        **(extra or {}),
+    }
 
 
 @dataclass
@@ -95,23 +116,20 @@ class OfflineSweep:
         extra: dict[str, Any] | None = None,
     ) -> OfflineSweep:
         """Create a new sweep directory ``parent/ID`` and return it."""
-        sweep_id = sweep_id or new_id()
+        meta = sweep_meta(config=config, name=name, tags=tags, sweep_id=sweep_id, extra=extra)
+        return cls.create_from_meta(parent, meta)
+
+    @classmethod
+    def create_from_meta(cls, parent: Path, meta: dict[str, Any]) -> OfflineSweep:
+        """Create ``parent/ID`` from a ``sweep_meta`` dict; it appears whole or not at all."""
+        sweep_id = str(meta["id"])
         path = Path(parent) / sweep_id
         tmp = Path(parent) / f".{sweep_id}.creating"
-        for sub in ("runs", "params", "logs", "wandb", "agents"):
+        for sub in SWEEP_SUBDIRS:
             (tmp / sub).mkdir(parents=True, exist_ok=True)
-        meta = {
-            "id": sweep_id,
-            "name": name,
-            "tags": list(tags),
-            "config": config,
-            "created": time.time(),
-            "engine": "offline",
-            **(extra or {}),
-        }
         _write_json_atomic(tmp / "sweep.json", meta)
         (tmp / "lock").touch()
-        os.replace(tmp, path)  # appears whole or not at all
+        os.replace(tmp, path)
         return cls(path)
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 from . import ledger
 from .experiment import Experiment, load_experiment, resolve_experiment
 from .gitinfo import git_state
-from .offline_sweep import OfflineSweep, new_id
+from .offline_sweep import OfflineSweep, sweep_meta
 from .plan import plan_experiment
 
 
@@ -39,9 +39,15 @@ def create_sweeps(
     lab_root: Path | None = None,
     deploy_id: str | None = None,
     default_agents: int = 2,
+    clusters: tuple[str, ...] = ("local",),
     dry_run: bool = False,
 ) -> tuple[dict[str, Any], bool]:
-    """Create every sweep of the experiment. Returns (deploy record, changed)."""
+    """Create every sweep of the experiment. Returns (deploy record, changed).
+
+    Each sweep entry carries ``meta``, the exact ``sweep.json`` content, so that the sweep is
+    the same wherever it is materialised: here (``local`` among ``clusters``, under
+    ``lab_root``) or on a cluster's shared disk by the deploy playbook.
+    """
     root = root.resolve()
     if deploy_id:
         existing = ledger.find_deploy(root, deploy_id)
@@ -60,33 +66,34 @@ def create_sweeps(
         "commit": git.commit,
         "dirty_files": list(git.dirty_files),
         "backend": "offline",
-        "lab_root": str(lab_root),
+        "clusters": list(clusters),
+        "lab_root": str(lab_root) if "local" in clusters else None,
         "sweeps": [],
     }
     plan = plan_experiment(exp, default_agents=default_agents)
     for spec, row in zip(exp.sweeps, plan["sweeps"], strict=True):
-        sweep_id = new_id()
-        entry = {
-            "id": sweep_id,
+        meta = sweep_meta(
+            config=spec.config,
+            name=spec.name,
+            tags=spec.tags,
+            extra={
+                "experiment": exp.name,
+                "deploy_id": deploy_id,
+                "run_env": run_env(exp, spec.tags, deploy_id, git.commit, git.remote),
+            },
+        )
+        entry: dict[str, Any] = {
+            "id": meta["id"],
             "name": spec.name,
             "tags": list(spec.tags),
             "agents": row["agents"],
             "runs": row["runs"],
-            "dir": str(sweep_parent(lab_root) / sweep_id),
+            "meta": meta,
         }
-        if not dry_run:
-            OfflineSweep.create(
-                sweep_parent(lab_root),
-                sweep_id=sweep_id,
-                config=spec.config,
-                name=spec.name,
-                tags=spec.tags,
-                extra={
-                    "experiment": exp.name,
-                    "deploy_id": deploy_id,
-                    "run_env": run_env(exp, spec.tags, deploy_id, git.commit, git.remote),
-                },
-            )
+        if "local" in clusters:
+            entry["dir"] = str(sweep_parent(lab_root) / meta["id"])
+            if not dry_run:
+                OfflineSweep.create_from_meta(sweep_parent(lab_root), meta)
         record["sweeps"].append(entry)
     if not dry_run:
         ledger.append(root, record)
