@@ -267,6 +267,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
+AccountingStoreFlags=job_comment
 NodeName=${CL_NODES[0]} NodeAddr=$CL_IP Port=6818 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
 NodeName=${CL_NODES[1]} NodeAddr=$CL_IP Port=6828 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=${CL_NODES[0]},${CL_NODES[1]} Default=YES MaxTime=INFINITE State=UP

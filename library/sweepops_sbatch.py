@@ -1,0 +1,179 @@
+#!/usr/bin/python
+"""Ansible module: write a sweep's batch script and submit it once (over sweepops.slurm)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sweepops_sbatch
+short_description: Submit a sweep's agent job array to Slurm, at most once
+description:
+  - Writes the batch script to C(DEST/SWEEP_ID.sbatch) (changed only if its content differs),
+    unless I(src) names a script already rendered on the host.
+  - Submits it with C(sbatch --parsable) after writing a record of intent, and records the
+    job id in C(DEST/SWEEP_ID.submitted.json). A sweep already submitted is left alone; an
+    attempt that crashed between sbatch and the record adopts the job carrying the comment
+    C(sweepops:DEPLOY_ID:SWEEP_ID) instead of submitting again.
+  - In check mode nothing is written or submitted; C(sbatch --test-only) validates the
+    script (partition, GRES, limits) when it exists on the host.
+  - Runs on the cluster's login node with the Python standard library only.
+options:
+  script_content:
+    description: The batch script's text. Mutually exclusive with I(src).
+    type: str
+  src:
+    description: Path on the host of a script already rendered. Mutually exclusive with
+      I(script_content).
+    type: path
+  dest:
+    description: The deploy's directory on the cluster (C(LAB/deploys/DEPLOY_ID)); holds the
+      scripts and the submission records.
+    type: path
+    required: true
+  deploy_id:
+    description: The deploy's id (part of the job comment).
+    type: str
+    required: true
+  sweep_id:
+    description: The sweep's id (names the files, part of the job comment).
+    type: str
+    required: true
+  validate:
+    description: Run C(sbatch --test-only) before a real submission.
+    type: bool
+    default: true
+  sbatch:
+    description: The sbatch command.
+    type: str
+    default: sbatch
+author: sweepops
+"""
+
+EXAMPLES = r"""
+- name: Submit the sweep's agents
+  sweepops_sbatch:
+    script_content: "{{ lookup('ansible.builtin.template', 'agent.sbatch.j2') }}"
+    dest: /srv/lab/deploys/d1
+    deploy_id: d1
+    sweep_id: abc123
+"""
+
+RETURN = r"""
+job_id:
+  description: The Slurm (array) job id; empty in check mode when nothing was submitted yet.
+  returned: always
+  type: str
+script:
+  description: Path of the batch script on the host.
+  returned: always
+  type: str
+submitted:
+  description: Whether the job is now submitted (false in check mode for a new sweep).
+  returned: always
+  type: bool
+test_only:
+  description: The C(sbatch --test-only) message, when the script was validated.
+  returned: when validated
+  type: str
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_slurm import (
+    SlurmError,
+    read_submitted,
+    submit_once,
+    validate_script,
+)
+
+
+def _write_if_changed(path: Path, content: str) -> bool:
+    try:
+        if path.read_text() == content:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(content)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
+    return True
+
+
+def _validate_unwritten(script: Path, content: str | None, sbatch: str) -> str | None:
+    """``sbatch --test-only`` of the script as it would be written, leaving no trace."""
+    if content is None:
+        return validate_script(script, sbatch=sbatch) if script.is_file() else None
+    with tempfile.TemporaryDirectory(prefix="sweepops-sbatch-") as tmp:
+        probe = Path(tmp) / script.name
+        probe.write_text(content)
+        return validate_script(probe, sbatch=sbatch)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "script_content": {"type": "str"},
+            "src": {"type": "path"},
+            "dest": {"type": "path", "required": True},
+            "deploy_id": {"type": "str", "required": True},
+            "sweep_id": {"type": "str", "required": True},
+            "validate": {"type": "bool", "default": True},
+            "sbatch": {"type": "str", "default": "sbatch"},
+        },
+        mutually_exclusive=[("script_content", "src")],
+        required_one_of=[("script_content", "src")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    dest = Path(p["dest"])
+    sweep_id = p["sweep_id"]
+    script = Path(p["src"]) if p["src"] else dest / f"{sweep_id}.sbatch"
+    result: dict = {"script": str(script), "job_id": "", "submitted": False}
+    done = read_submitted(dest, sweep_id)
+
+    if module.check_mode:
+        if done is not None:
+            module.exit_json(
+                changed=False, job_id=str(done["job_id"]), submitted=True, script=str(script)
+            )
+        try:
+            result["test_only"] = _validate_unwritten(script, p["script_content"], p["sbatch"])
+        except SlurmError as exc:
+            module.fail_json(msg=str(exc), stderr=exc.stderr, **result)
+        result["msg"] = f"would submit {script} for sweep {sweep_id}"
+        module.exit_json(changed=True, **result)
+
+    changed = False
+    if p["script_content"] is not None:
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            changed = _write_if_changed(script, p["script_content"])
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write {script}: {exc}", **result)
+    elif not script.is_file():
+        module.fail_json(msg=f"{script}: no such batch script on {os.uname().nodename}", **result)
+    try:
+        job_id, submitted_now = submit_once(
+            script,
+            dest,
+            p["deploy_id"],
+            sweep_id,
+            sbatch=p["sbatch"],
+            validate=p["validate"] and done is None,
+        )
+    except SlurmError as exc:
+        module.fail_json(msg=str(exc), stderr=exc.stderr, **result)
+    result.update(job_id=job_id, submitted=True)
+    if done is not None and changed:
+        module.warn(
+            f"{script} changed, but sweep {sweep_id} was already submitted as job {job_id}: "
+            "the new script is not submitted (use a new deploy id to submit again)"
+        )
+    module.exit_json(changed=changed or submitted_now, **result)
+
+
+if __name__ == "__main__":
+    main()
