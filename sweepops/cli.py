@@ -61,16 +61,14 @@ def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from .experiment import load_experiment, resolve_experiment
     from .playbook import run_playbook
-    from .sweeps_create import create_sweeps, new_deploy_id
+    from .sweeps_create import new_deploy_id
 
     extra = _parse_extra_vars(args.extra_vars)
+    # Validate here first: a bad file fails fast with our message, before Ansible starts.
+    load_experiment(resolve_experiment(args.exp, args.root), args.root)
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
-    if not args.check:
-        # Validate and create here, so a bad file fails fast with our message; the playbook's
-        # module then finds this deploy id in the ledger and creates nothing twice.
-        record, _ = create_sweeps(args.exp, root=args.root, deploy_id=deploy_id)
-        print(f"deploy {deploy_id}: {len(record['sweeps'])} sweep(s) created")
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
     rc = run_playbook(
         args.root,
@@ -83,7 +81,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     )
     if rc != 0:
         print(
-            f"sweepops: the deploy playbook failed (exit {rc}); see the output above",
+            f"sweepops: the deploy playbook failed (exit {rc}); see the output above. "
+            f"Run it again with -e deploy_id={deploy_id} to finish this deploy.",
             file=sys.stderr,
         )
         return rc
@@ -270,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true", help="show what would happen; change nothing")
     sp.add_argument("--diff", action="store_true")
     sp.add_argument("--limit", default=None, help="Ansible host pattern")
-    sp.add_argument("-i", "--inventory", default=None, help="inventory (default: inventory/)")
+    sp.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        default=[],
+        help="an inventory to add to the repository's inventory/ (repeatable)",
+    )
 
     sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
     sp.add_argument("exp")

@@ -19,7 +19,7 @@ def run_playbook(
     check: bool = False,
     diff: bool = False,
     limit: str | None = None,
-    inventory: str | None = None,
+    inventory: list[str] | None = None,
     verbosity: int = 0,
 ) -> int:
     """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc."""
@@ -54,8 +54,12 @@ def run_playbook(
         "verbosity": verbosity,
         "quiet": False,
     }
-    inv = inventory or os.environ.get("SWEEPOPS_INVENTORY")
-    kwargs["inventory"] = str(Path(inv).resolve()) if inv else str(root / "inventory")
+    # The repository's inventory (the local default, group_vars) plus any others given with
+    # -i or $SWEEPOPS_INVENTORY (colon-separated), e.g. a file of your own clusters.
+    extra = list(inventory or []) + [
+        p for p in os.environ.get("SWEEPOPS_INVENTORY", "").split(os.pathsep) if p
+    ]
+    kwargs["inventory"] = [str(root / "inventory"), *(str(Path(p).resolve()) for p in extra)]
     result = ansible_runner.run(**kwargs)
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
