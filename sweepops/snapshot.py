@@ -1,0 +1,268 @@
+"""Immutable code snapshots: what a deploy puts on the cluster, keyed by its content.
+
+A snapshot is the working tree *as git would commit it* (``.gitignore`` honoured): its key is
+the git tree hash computed with a temporary index (``git add -A && git write-tree``), so the
+key of a clean tree is ``HEAD^{tree}`` and any edit, new or deleted file changes it. The
+files to sync are exactly the entries of that tree. The repository's own index is never
+touched (blobs of changed files are written to its object store, as ``git add`` does).
+
+A dirty tree is refused unless ``allow_dirty``; then the diff against HEAD is kept so the
+deploy stays reproducible. The cluster side (rsync ``--link-dest`` into a temporary name,
+renamed into place) is the ``code_sync`` role; this module only says *what* to sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sweepops
+
+from .errors import SweepopsError
+
+#: The tool's own state directory inside a repository; never part of a snapshot.
+STATE_DIR_NAME = ".sweepops"
+#: At most this many changed files are listed when a dirty tree is refused.
+MAX_LISTED = 20
+DIRTY_HINT = (
+    "commit or stash them, or deploy with -e allow_dirty=true (the diff is stored with the deploy)"
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The code a deploy syncs, as a git tree."""
+
+    code_dir: Path
+    #: git tree hash of the working tree as git would commit it (== HEAD^{tree} when clean).
+    key: str
+    #: HEAD's commit sha, None in a repository without commits.
+    commit: str | None
+    #: ``(status, path)`` per path that differs from HEAD: M modified, A new (untracked or
+    #: staged), D deleted, T type change. Empty when clean.
+    changes: tuple[tuple[str, str], ...]
+    #: ``git diff`` from HEAD to the snapshot (untracked files as new files), "" when clean.
+    diff: str
+    #: Relative paths (POSIX, from code_dir) of the files to sync, sorted as git sorts them.
+    files: tuple[str, ...]
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def dirty_files(self) -> tuple[str, ...]:
+        return tuple(path for _, path in self.changes)
+
+
+def _git(
+    code_dir: Path,
+    *args: str,
+    index: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ)
+    # Parseable messages, no prompts, no opportunistic writes to the real index.
+    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
+    if index is not None:
+        env["GIT_INDEX_FILE"] = str(index)
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(code_dir), *args], capture_output=True, env=env, check=False
+        )
+    except OSError as exc:
+        raise SweepopsError(f"cannot run git: {exc}", hint="install git") from exc
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise SweepopsError(f"git {' '.join(args)} failed in {code_dir}: {err}")
+    return proc
+
+
+def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode().strip()
+
+
+def _split0(data: bytes) -> list[str]:
+    return [os.fsdecode(item) for item in data.split(b"\0") if item]
+
+
+def _toplevel(code_dir: Path) -> Path:
+    if not code_dir.is_dir():
+        raise SweepopsError(
+            f"{code_dir}: no such directory", hint="point code_dir at your repository"
+        )
+    proc = _git(code_dir, "rev-parse", "--show-toplevel", check=False)
+    if (
+        proc.returncode != 0
+        or _git(code_dir, "rev-parse", "--is-bare-repository").stdout.strip() == b"true"
+    ):
+        raise SweepopsError(
+            f"{code_dir} is not a git work tree; a deploy snapshots a git repository",
+            hint="run `git init && git add -A && git commit -m init` there, or set code_dir to "
+            "your repository",
+        )
+    top = Path(os.fsdecode(proc.stdout.rstrip(b"\n")))
+    if top.resolve() != code_dir.resolve():
+        raise SweepopsError(
+            f"{code_dir} is inside the git repository {top}, not its top level",
+            hint=f"set code_dir to {top}",
+        )
+    return top
+
+
+def _rev(code_dir: Path, rev: str) -> str | None:
+    proc = _git(code_dir, "rev-parse", "-q", "--verify", rev, check=False)
+    return _out(proc) if proc.returncode == 0 else None
+
+
+def _empty_tree(code_dir: Path) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(code_dir), "hash-object", "-t", "tree", "--stdin"],
+        input=b"",
+        capture_output=True,
+        check=True,
+    )
+    return _out(proc)
+
+
+def _stage_tree(code_dir: Path, index: Path, head_tree: str | None, exclude: Sequence[str]) -> str:
+    """Fill ``index`` with the working tree as ``git add -A`` would; return its tree hash."""
+    real = Path(_out(_git(code_dir, "rev-parse", "--path-format=absolute", "--git-path", "index")))
+    staged = False
+    if real.is_file():
+        # Starting from the real index keeps its stat cache: unchanged files are not rehashed.
+        shutil.copyfile(real, index)
+        staged = _git(code_dir, "add", "-A", index=index, check=False).returncode == 0
+    if not staged:
+        # No index yet, or one git cannot reuse under another name (split index): from HEAD.
+        index.unlink(missing_ok=True)
+        if head_tree is not None:
+            _git(code_dir, "read-tree", head_tree, index=index)
+        _git(code_dir, "add", "-A", index=index)
+    if exclude:
+        _git(
+            code_dir, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *exclude, index=index
+        )
+    return _out(_git(code_dir, "write-tree", index=index))
+
+
+def _changes(code_dir: Path, base: str, key: str) -> tuple[tuple[str, str], ...]:
+    out = _git(code_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, key).stdout
+    items = _split0(out)
+    return tuple((items[i][:1], items[i + 1]) for i in range(0, len(items) - 1, 2))
+
+
+def _refusal(code_dir: Path, changes: Sequence[tuple[str, str]]) -> SweepopsError:
+    lines = [
+        f"  {status} {path!r}" if "\n" in path else f"  {status} {path}"
+        for status, path in changes[:MAX_LISTED]
+    ]
+    if len(changes) > MAX_LISTED:
+        lines.append(f"  ... and {len(changes) - MAX_LISTED} more")
+    return SweepopsError(
+        f"{code_dir} has {len(changes)} uncommitted change(s) "
+        "(M modified, A new or untracked, D deleted, T type changed):\n" + "\n".join(lines),
+        hint=DIRTY_HINT,
+    )
+
+
+def snapshot_of(
+    code_dir: Path, *, allow_dirty: bool, exclude: Iterable[str] = (STATE_DIR_NAME,)
+) -> Snapshot:
+    """The snapshot of ``code_dir`` (a git repository's top level).
+
+    ``exclude``: top-level paths never part of a snapshot (default: the tool's state dir, so
+    a repository whose ``.gitignore`` lacks ``.sweepops/`` is not made dirty by sweepops).
+    Raises SweepopsError for a dirty tree unless ``allow_dirty``, and when ``code_dir`` is
+    not the top level of a git work tree.
+    """
+    code_dir = Path(code_dir)
+    _toplevel(code_dir)
+    excluded = tuple(exclude)
+    commit = _rev(code_dir, "HEAD^{commit}")
+    head_tree = _rev(code_dir, "HEAD^{tree}") if commit else None
+    with tempfile.TemporaryDirectory(prefix="sweepops-snapshot-") as tmp:
+        index = Path(tmp) / "index"
+        key = _stage_tree(code_dir, index, head_tree, excluded)
+        listed = _split0(_git(code_dir, "ls-files", "-z", index=index).stdout)
+    changes = (
+        () if key == head_tree else _changes(code_dir, head_tree or _empty_tree(code_dir), key)
+    )
+    if changes and not allow_dirty:
+        raise _refusal(code_dir, changes)
+    # Entries not on disk (e.g. skip-worktree in a sparse checkout) cannot be synced.
+    files = tuple(f for f in listed if os.path.lexists(code_dir / f))
+    diff = ""
+    if changes:
+        base = head_tree or _empty_tree(code_dir)
+        patch = _git(
+            code_dir, "diff", "--no-color", "--no-ext-diff", "--no-renames", base, key
+        ).stdout.decode(errors="replace")
+        header = [
+            f"# sweepops snapshot {key} = commit {commit or '(none)'} + the changes below",
+            *(f"# {status} {path}" for status, path in changes),
+        ]
+        diff = "\n".join(header) + "\n" + patch
+    return Snapshot(
+        code_dir=code_dir, key=key, commit=commit, changes=changes, diff=diff, files=files
+    )
+
+
+def write_file_list(files: Iterable[str], path: Path) -> bool:
+    """Write ``files`` NUL-separated for ``rsync --files-from=PATH --from0``.
+
+    No ``.`` entry: rsync would copy every top-level entry of the source with it (ignored
+    files included). rsync creates the destination directory even for an empty list.
+    Written atomically; returns False when the file already had this content (manifests are
+    keyed by content: nothing to do).
+    """
+    data = b"".join(os.fsencode(f) + b"\0" for f in files)
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_manifest(snapshot: Snapshot, path: Path) -> bool:
+    """The snapshot's file list for ``rsync --files-from=PATH --from0`` (see write_file_list)."""
+    return write_file_list(snapshot.files, path)
+
+
+def agent_files(package_dir: Path | None = None) -> list[str]:
+    """The agent's files relative to the package's parent (``sweepops/agent.py`` ...), sorted."""
+    pkg = Path(package_dir) if package_dir else Path(sweepops.__file__).resolve().parent
+    return sorted(
+        p.relative_to(pkg.parent).as_posix()
+        for p in pkg.rglob("*.py")
+        if "__pycache__" not in p.relative_to(pkg).parts and p.is_file()
+    )
+
+
+def agent_package(package_dir: Path | None = None) -> tuple[Path, str]:
+    """The installed ``sweepops`` package directory and a content hash of its ``*.py`` files.
+
+    The offline agent that runs on the cluster is this exact package, synced to
+    ``LAB/agent/HASH/sweepops/``; the hash covers names and contents, so any edit makes a
+    new agent directory and jobs already queued keep theirs.
+    """
+    pkg = Path(package_dir) if package_dir else Path(sweepops.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for rel in agent_files(pkg):
+        data = (pkg.parent / rel).read_bytes()
+        digest.update(os.fsencode(rel) + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return pkg, digest.hexdigest()[:16]
