@@ -80,7 +80,8 @@ def sweep_dirs(repo: Path) -> list[Path]:
 def test_sweepops_deploy_wait_prints_sorted_results(repo):
     proc = sweepops(repo, "deploy", "base.yml", "--wait", "--timeout", "240")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    table = proc.stdout[proc.stdout.index("run ") :].splitlines()
+    lines = proc.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("run ")) :]
     assert "val_loss" in table[0] and len(table) == 2 + 6
     losses = [float(line.split()[3]) for line in table[2:]]
     assert losses == sorted(losses)  # best first for goal: minimize
