@@ -180,28 +180,75 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_clusters(
+    root: Path, deploy: dict[str, Any], action: str, inventory: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Status (or cancel) of a deploy on each cluster it was submitted to."""
+    from .playbook import collect
+
+    submitted = ledger.submissions(root, deploy["deploy_id"])
+    if not submitted:
+        return {}
+    targets = {
+        host: {
+            "lab_root": info["lab_root"],
+            "sweep_ids": [s["id"] for s in deploy["sweeps"]],
+            "job_ids": sorted({str(j) for j in (info.get("jobs") or {}).values()}),
+        }
+        for host, info in submitted.items()
+    }
+    extravars = {"action": action, "sweepops_targets": targets}
+    return collect(root, "playbooks/cluster.yml", extravars, inventory=inventory)
+
+
+def _job_summary(jobs: dict[str, dict[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for row in jobs.values():
+        counts[row.get("state", "?")] = counts.get(row.get("state", "?"), 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+
+
+def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> str:
+    left = "?" if c.get("left") is None else c["left"]
+    return (
+        f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
+        f"  running {c.get('running', 0)}  left {left}  {extra}"
+    )
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .local import running_agents
-    from .offline_sweep import OfflineSweep
+    from .offline_sweep import OfflineSweep, progress_of
 
     deploys = (
         [_deploy_for(args.root, args.exp, args.deploy)]
         if args.exp
-        else ledger.records(args.root)[-5:]
+        else [r for r in ledger.records(args.root) if "sweeps" in r][-5:]
     )
     if not deploys:
         print("nothing deployed yet")
     for deploy in deploys:
         print(f"{deploy['experiment']}  deploy {deploy['deploy_id']}")
-        for entry in deploy["sweeps"]:
+        local = [s for s in deploy["sweeps"] if s.get("dir")]
+        if local:
+            print("  local")
+        for entry in local:
             sweep = OfflineSweep(entry["dir"])
-            c = sweep.progress()
-            left = "?" if c["left"] is None else c["left"]
-            print(
-                f"  {entry['name']:<30} {entry['id']}  done {c['finished']}  failed {c['failed']}"
-                f"  running {c['running']}  left {left}  agents {len(running_agents(sweep))}"
-                + ("  CANCELLED" if sweep.cancelled else "")
-            )
+            flag = "  CANCELLED" if sweep.cancelled else ""
+            agents = f"agents {len(running_agents(sweep))}{flag}"
+            print(_progress_line(entry["name"], entry["id"], sweep.progress(), agents))
+        for host, res in sorted(_ask_clusters(args.root, deploy, "status", args.inventory).items()):
+            print(f"  {host}")
+            if res.get("failed"):
+                print(f"    unreachable or failed: {res.get('msg')}")
+                continue
+            for entry in deploy["sweeps"]:
+                states = dict(res["sweeps"].get(entry["id"], {}))
+                flag = "  CANCELLED" if states.pop("cancelled", False) else ""
+                states.pop("missing", None)
+                counts = progress_of(entry["meta"]["config"], states)
+                print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
+            print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
     return 0
 
 
@@ -211,12 +258,21 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     for entry in deploy["sweeps"]:
+        if not entry.get("dir"):
+            continue
         sweep = OfflineSweep(entry["dir"])
         sweep.cancel()
         for agent in running_agents(sweep):
             os.kill(int(agent["pid"]), signal.SIGTERM)
-        print(f"cancelled {entry['name']} ({entry['id']})")
-    return 0
+        print(f"cancelled {entry['name']} ({entry['id']}) on this machine")
+    failed = False
+    for host, res in sorted(_ask_clusters(args.root, deploy, "cancel", args.inventory).items()):
+        if res.get("failed"):
+            failed = True
+            print(f"{host}: could not cancel: {res.get('msg')}", file=sys.stderr)
+        else:
+            print(f"cancelled on {host}: jobs {_job_summary(res.get('jobs', {}))}")
+    return 1 if failed else 0
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -282,13 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
 
-    sp = add("status", cmd_status, "progress of an experiment's sweeps")
+    sp = add("status", cmd_status, "progress of an experiment's sweeps, here and on clusters")
     sp.add_argument("exp", nargs="?")
     sp.add_argument("--deploy", default=None)
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
     sp.add_argument("exp")
     sp.add_argument("--deploy", default=None)
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("agent", cmd_agent, "run the runs of an offline sweep (like `wandb agent`)")
     sp.add_argument("sweep", help="the sweep directory")

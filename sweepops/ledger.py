@@ -40,7 +40,7 @@ def records(root: Path) -> list[dict[str, Any]]:
 
 def find_deploy(root: Path, deploy_id: str) -> dict[str, Any] | None:
     for rec in records(root):
-        if rec.get("deploy_id") == deploy_id:
+        if rec.get("deploy_id") == deploy_id and "event" not in rec:
             return rec
     return None
 

@@ -339,18 +339,22 @@ class OfflineSweep:
     # ------------------------------------------------------------------ progress
     def progress(self) -> dict[str, int | None]:
         """Counts by state plus ``left`` (None when the sweep is unbounded)."""
-        records = self.runs()
-        counts: dict[str, int | None] = {s: 0 for s in (*DONE_STATES, RUNNING, *REQUEUE_STATES)}
-        for r in records:
-            counts[r["state"]] = int(counts.get(r["state"]) or 0) + 1
-        total = expected_runs(self.config)
-        counts["total"] = total
-        counts["left"] = (
-            None
-            if total is None
-            else max(0, total - len(records)) + sum(int(counts[s] or 0) for s in REQUEUE_STATES)
-        )
-        return counts
+        states: dict[str, int] = {}
+        for r in self.runs():
+            states[r["state"]] = states.get(r["state"], 0) + 1
+        return progress_of(self.config, states)
+
+
+def progress_of(config: dict[str, Any], states: dict[str, int]) -> dict[str, int | None]:
+    """Counts by run state plus ``total`` and ``left`` (None when the sweep is unbounded)."""
+    counts: dict[str, int | None] = {s: 0 for s in (*DONE_STATES, RUNNING, *REQUEUE_STATES)}
+    counts.update(states)
+    total = expected_runs(config)
+    made = sum(states.values())
+    requeued = sum(states.get(s, 0) for s in REQUEUE_STATES)
+    counts["total"] = total
+    counts["left"] = None if total is None else max(0, total - made) + requeued
+    return counts
 
 
 def expected_runs(config: dict[str, Any]) -> int | None:

@@ -11,6 +11,22 @@ from typing import Any
 from .errors import SweepopsError
 
 
+def inventories(root: Path, extra: list[str] | None = None) -> list[str]:
+    """The repository's inventory (the local default, group_vars) plus any others given with
+    -i or $SWEEPOPS_INVENTORY (colon-separated), e.g. a file of your own clusters."""
+    more = list(extra or []) + [
+        p for p in os.environ.get("SWEEPOPS_INVENTORY", "").split(os.pathsep) if p
+    ]
+    return [str(root / "inventory"), *(str(Path(p).resolve()) for p in more)]
+
+
+def _private_dir(root: Path) -> Path:
+    """One ansible-runner dir per invocation: concurrent runs must not share extravars."""
+    private = root / ".sweepops" / "runner" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    private.mkdir(parents=True, exist_ok=True)
+    return private
+
+
 def run_playbook(
     root: Path,
     playbook: str,
@@ -34,9 +50,7 @@ def run_playbook(
     # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.setdefault("ANSIBLE_CONFIG", str(root / "ansible.cfg"))
-    # One private dir per invocation: concurrent deploys must not share extravars files.
-    private = root / ".sweepops" / "runner" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    private.mkdir(parents=True, exist_ok=True)
+    private = _private_dir(root)
     kwargs: dict[str, Any] = {
         "private_data_dir": str(private),
         "project_dir": str(root),
@@ -54,13 +68,47 @@ def run_playbook(
         "verbosity": verbosity,
         "quiet": False,
     }
-    # The repository's inventory (the local default, group_vars) plus any others given with
-    # -i or $SWEEPOPS_INVENTORY (colon-separated), e.g. a file of your own clusters.
-    extra = list(inventory or []) + [
-        p for p in os.environ.get("SWEEPOPS_INVENTORY", "").split(os.pathsep) if p
-    ]
-    kwargs["inventory"] = [str(root / "inventory"), *(str(Path(p).resolve()) for p in extra)]
+    kwargs["inventory"] = inventories(root, inventory)
     result = ansible_runner.run(**kwargs)
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
     return int(result.rc)
+
+
+def collect(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    inventory: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run a playbook quietly and return, per host, the result of its last task.
+
+    A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
+    """
+    import ansible_runner
+
+    result = ansible_runner.run(
+        private_data_dir=str(_private_dir(root)),
+        project_dir=str(root),
+        playbook=str(root / playbook),
+        extravars=extravars,
+        inventory=inventories(root, inventory),
+        envvars={
+            "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        },
+        quiet=True,
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for event in result.events:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        if not host:
+            continue
+        if event["event"] == "runner_on_ok":
+            out[host] = data.get("res", {})
+        elif event["event"] in ("runner_on_failed", "runner_on_unreachable"):
+            res = data.get("res", {})
+            out[host] = {"failed": True, "msg": res.get("msg", str(res))}
+    return out
