@@ -1,0 +1,229 @@
+"""templates/agent.sbatch.j2 rendered as Ansible renders it (its core filters, trim_blocks)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+from ansible.plugins.filter.core import FilterModule
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def render(**over: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPO / "templates")),
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(FilterModule().filters())
+    values: dict[str, Any] = {
+        "sbatch_lab_root": "/srv/lab",
+        "sbatch_deploy_id": "d1",
+        "sbatch_sweep": {"id": "abc", "name": "clean", "agents": 3, "dir": "/srv/lab/sweeps/abc"},
+        "sbatch_snapshot_dir": "/srv/lab/code/h1",
+        "sbatch_agent_dir": "/srv/lab/agent/h2",
+        "sbatch_env_prefix": "/opt/env",
+        "sbatch_conda_root": "",
+        "sbatch_container_image": "",
+        "sbatch_container_runtime": "apptainer",
+        "sbatch_container_nv": True,
+        "sbatch_bind_paths": [],
+        "sbatch_modules": [],
+        "sbatch_partition": "gpu",
+        "sbatch_gres": "gpu:1",
+        "sbatch_cpus_per_task": 2,
+        "sbatch_mem": "4G",
+        "sbatch_time": "01:00:00",
+        "sbatch_exclude": "",
+        "sbatch_mail_type": "",
+        "sbatch_mail_user": "",
+        "sbatch_array_throttle": 0,
+        "sbatch_preempt_signal_seconds": 120,
+        "sbatch_extra_directives": [],
+        "sbatch_python": "python",
+        "sbatch_agent_args": ["--lease", "60"],
+    }
+    values.update(over)
+    return env.get_template("agent.sbatch.j2").render(**values)
+
+
+def directives(text: str) -> list[str]:
+    """The #SBATCH options sbatch reads: those before the first command line."""
+    out = []
+    for line in text.splitlines()[1:]:
+        if line.startswith("#SBATCH "):
+            out.append(line[len("#SBATCH ") :])
+        elif line.strip() and not line.startswith("#"):
+            break
+    return out
+
+
+def bash_n(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "job.sbatch"
+    path.write_text(text)
+    proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_bare_defaults(tmp_path):
+    text = render()
+    bash_n(text, tmp_path)
+    assert text.startswith("#!/bin/bash\n")
+    assert directives(text) == [
+        "--job-name=clean",
+        "--partition=gpu",
+        "--gres=gpu:1",
+        "--cpus-per-task=2",
+        "--mem=4G",
+        "--time=01:00:00",
+        "--output=/srv/lab/deploys/d1/logs/%x-%A_%a.out",
+        "--error=/srv/lab/deploys/d1/logs/%x-%A_%a.out",
+        "--open-mode=append",
+        "--array=1-3",
+        "--requeue",
+        "--signal=B:USR1@120",
+        "--comment=sweepops:d1:abc",
+    ]
+    assert "set -euo pipefail" in text
+    assert 'export PATH=/opt/env/bin:"$PATH"' in text
+    assert "export PYTHONPATH=/srv/lab/agent/h2" in text
+    assert "cd /srv/lab/code/h1\n" in text
+    assert (
+        "agent=(python -m sweepops agent /srv/lab/sweeps/abc --code-dir /srv/lab/code/h1 "
+        "--lease 60)" in text
+    )
+    assert "apptainer" not in text and "conda" not in text and "module load" not in text
+    assert "scontrol requeue" in text
+
+
+def test_throttle_mail_exclude_extra(tmp_path):
+    text = render(
+        sbatch_array_throttle=2,
+        sbatch_mail_type="END,FAIL",
+        sbatch_mail_user="me@lab.org",
+        sbatch_exclude="atlas-node02",
+        sbatch_extra_directives=["--account=ml", "#SBATCH --qos=high"],
+        sbatch_preempt_signal_seconds=0,
+    )
+    bash_n(text, tmp_path)
+    d = directives(text)
+    assert "--array=1-3%2" in d
+    assert "--mail-type=END,FAIL" in d and "--mail-user=me@lab.org" in d
+    assert "--exclude=atlas-node02" in d
+    assert d[-2:] == ["--account=ml", "--qos=high"]
+    assert not any(x.startswith("--signal") for x in d)
+
+
+def test_empty_settings_leave_slurm_defaults(tmp_path):
+    text = render(
+        sbatch_partition="",
+        sbatch_gres="",
+        sbatch_cpus_per_task="",
+        sbatch_mem="",
+        sbatch_time="",
+        sbatch_env_prefix="",
+    )
+    bash_n(text, tmp_path)
+    d = directives(text)
+    for opt in ("--partition", "--gres", "--cpus-per-task", "--mem", "--time", "--mail"):
+        assert not any(x.startswith(opt) for x in d), opt
+    assert "export PATH" not in text
+
+
+def test_conda_env(tmp_path):
+    text = render(sbatch_conda_root="/opt/conda", sbatch_env_prefix="/home/r/envs/ml")
+    bash_n(text, tmp_path)
+    assert "source /opt/conda/etc/profile.d/conda.sh && conda activate /home/r/envs/ml" in text
+    assert "export PATH=/home/r/envs/ml/bin:" in text
+
+
+def test_container(tmp_path):
+    text = render(
+        sbatch_container_image="/srv/lab/images/train.sif",
+        sbatch_container_runtime="singularity",
+        sbatch_bind_paths=["/scratch", "/srv/lab"],
+        sbatch_modules=["cuda/12.2", "singularity"],
+    )
+    bash_n(text, tmp_path)
+    assert (
+        "singularity exec --nv --bind /srv/lab,/opt/env,/scratch /srv/lab/images/train.sif" in text
+    )
+    assert "module load cuda/12.2\nmodule load singularity\n" in text
+    # the env is activated inside the container, not on the host
+    assert 'eval "$activate"' not in text
+
+
+def test_odd_names_are_quoted(tmp_path):
+    text = render(
+        sbatch_sweep={"id": "x1", "name": 'it\'s $HOME, "noisy"', "agents": 1, "dir": "/d x"}
+    )
+    bash_n(text, tmp_path)
+    assert "--job-name=it_s__HOME___noisy_" in directives(text)
+    assert "agent /d x" not in text and "agent '/d x'" in text
+
+
+def _run_script(text: str, tmp_path: Path, agent_body: str) -> subprocess.Popen[str]:
+    """Run the rendered script outside Slurm with a fake `python` as the agent."""
+    bindir = tmp_path / "env" / "bin"
+    bindir.mkdir(parents=True)
+    fake = bindir / "python"
+    fake.write_text("#!/bin/bash\n" + agent_body)
+    fake.chmod(0o755)
+    (tmp_path / "code").mkdir()
+    script = tmp_path / "job.sbatch"
+    script.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    return subprocess.Popen(
+        ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _script_for(tmp_path: Path) -> str:
+    return render(
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+    )
+
+
+def test_exit_status_is_the_agents(tmp_path):
+    proc = _run_script(_script_for(tmp_path), tmp_path, 'echo "PYTHONPATH=$PYTHONPATH"; exit 1\n')
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    assert f"PYTHONPATH={tmp_path / 'agent'}" in out
+    assert "agent exited 1" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
+def test_signals_are_forwarded_as_term(tmp_path, sig):
+    ready = tmp_path / "ready"
+    body = (
+        f"trap 'echo agent got TERM; exit 143' TERM\ntouch {ready}\n"
+        "while true; do sleep 0.1; done\n"
+    )
+    proc = _run_script(_script_for(tmp_path), tmp_path, body)
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out
+    assert f"got SIG{sig.name[3:]}" in out and "agent got TERM" in out
+    # outside Slurm (no SLURM_JOB_ID) nothing is requeued
+    assert "requeueing" not in out
+
+
+def test_no_blank_line_breaks_the_directives():
+    text = render(sbatch_array_throttle=4)
+    head = text.split("set -euo pipefail")[0]
+    assert len(re.findall(r"^#SBATCH ", head, flags=re.M)) == len(directives(text))
