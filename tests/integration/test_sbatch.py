@@ -268,7 +268,15 @@ def test_usr1_requeues_the_run_and_the_task(lab: Lab):
     # the run got SIGTERM from the agent and went back into the sweep ...
     wait_until(lambda: (out / f"{run_id}.1.term").exists(), 60, "the run to get SIGTERM")
     assert (out / f"{run_id}.1.term").read_text() == "15"
-    # ... the array task was requeued, ran again and finished the run (attempt 2)
+    # ... the array task was requeued (Slurm holds a requeued job ~2 min: BeginTime; the
+    # test lets it start now, as an impatient user could) ...
+    wait_until(
+        lambda: lab.cluster.ssh(f"squeue -h -j {job_id}_1 -o %T").stdout.strip() == "PENDING",
+        60,
+        "the task to be pending again",
+    )
+    lab.cluster.ssh(f"scontrol update JobId={job_id}_1 StartTime=now", check=False)
+    # ... ran again and finished the run (attempt 2)
     wait_until(
         lambda: sweep.read_run(run_id)["state"] == FINISHED, 300, "the requeued run to finish"
     )
