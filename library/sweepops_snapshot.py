@@ -53,6 +53,11 @@ dirty_files:
   returned: always
   type: list
   elements: str
+ancestors:
+  description: Trees of HEAD and its first-parent ancestors, candidates for rsync --link-dest.
+  returned: always
+  type: list
+  elements: str
 file_count:
   description: Number of files in the snapshot.
   returned: always
@@ -145,6 +150,7 @@ def main() -> None:
         "commit": snap.commit,
         "dirty": snap.dirty,
         "dirty_files": list(snap.dirty_files),
+        "ancestors": list(snap.ancestors),
         "file_count": len(snap.files),
         "files_from": str(files_from),
         "deploy_id": deploy_id,

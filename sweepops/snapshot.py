@@ -30,6 +30,8 @@ from .errors import SweepopsError
 STATE_DIR_NAME = ".sweepops"
 #: At most this many changed files are listed when a dirty tree is refused.
 MAX_LISTED = 20
+#: Trees of this many first-parent commits (HEAD first) are offered as rsync --link-dest.
+LINK_CANDIDATES = 10
 DIRTY_HINT = (
     "commit or stash them, or deploy with -e allow_dirty=true (the diff is stored with the deploy)"
 )
@@ -51,6 +53,9 @@ class Snapshot:
     diff: str
     #: Relative paths (POSIX, from code_dir) of the files to sync, sorted as git sorts them.
     files: tuple[str, ...]
+    #: Trees of HEAD and its first-parent ancestors (newest first, the key itself left out):
+    #: earlier snapshots of this repository most likely to share files with this one.
+    ancestors: tuple[str, ...] = ()
 
     @property
     def dirty(self) -> bool:
@@ -82,6 +87,16 @@ def _git(
         err = proc.stderr.decode(errors="replace").strip()
         raise SweepopsError(f"git {' '.join(args)} failed in {code_dir}: {err}")
     return proc
+
+
+def _git_input(code_dir: Path, data: bytes, *args: str, index: Path) -> None:
+    env = dict(os.environ, LC_ALL="C", GIT_INDEX_FILE=str(index))
+    proc = subprocess.run(
+        ["git", "-C", str(code_dir), *args], input=data, capture_output=True, env=env, check=False
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise SweepopsError(f"git {' '.join(args)} failed in {code_dir}: {err}")
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -146,9 +161,23 @@ def _stage_tree(code_dir: Path, index: Path, head_tree: str | None, exclude: Seq
             _git(code_dir, "read-tree", head_tree, index=index)
         _git(code_dir, "add", "-A", index=index)
     if exclude:
-        _git(
-            code_dir, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *exclude, index=index
-        )
+        # Drop what `add -A` picked up there; files HEAD tracks stay (git's rules, not ours).
+        picked = set(_split0(_git(code_dir, "ls-files", "-z", "--", *exclude, index=index).stdout))
+        if head_tree is not None:
+            tracked = _git(
+                code_dir, "ls-tree", "-r", "-z", "--name-only", head_tree, "--", *exclude
+            )
+            picked -= set(_split0(tracked.stdout))
+        if picked:
+            _git_input(
+                code_dir,
+                b"".join(os.fsencode(p) + b"\0" for p in sorted(picked)),
+                "update-index",
+                "-z",
+                "--force-remove",
+                "--stdin",
+                index=index,
+            )
     return _out(_git(code_dir, "write-tree", index=index))
 
 
@@ -156,6 +185,12 @@ def _changes(code_dir: Path, base: str, key: str) -> tuple[tuple[str, str], ...]
     out = _git(code_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, key).stdout
     items = _split0(out)
     return tuple((items[i][:1], items[i + 1]) for i in range(0, len(items) - 1, 2))
+
+
+def _ancestors(code_dir: Path, key: str) -> tuple[str, ...]:
+    out = _git(code_dir, "log", "--first-parent", f"-n{LINK_CANDIDATES + 1}", "--format=%T", "HEAD")
+    trees = [t for t in _out(out).split() if t != key]
+    return tuple(dict.fromkeys(trees))[:LINK_CANDIDATES]
 
 
 def _refusal(code_dir: Path, changes: Sequence[tuple[str, str]]) -> SweepopsError:
@@ -210,7 +245,13 @@ def snapshot_of(
         ]
         diff = "\n".join(header) + "\n" + patch
     return Snapshot(
-        code_dir=code_dir, key=key, commit=commit, changes=changes, diff=diff, files=files
+        code_dir=code_dir,
+        key=key,
+        commit=commit,
+        changes=changes,
+        diff=diff,
+        files=files,
+        ancestors=_ancestors(code_dir, key) if commit else (),
     )
 
 

@@ -72,6 +72,17 @@ def test_key_changes_with_an_edit_and_matches_the_commit(repo: Path) -> None:
     assert snapshot_of(repo, allow_dirty=False).key == dirty.key == head_tree(repo)
 
 
+def test_ancestors_are_earlier_trees_newest_first(repo: Path) -> None:
+    first = head_tree(repo)
+    assert snapshot_of(repo, allow_dirty=False).ancestors == ()
+    (repo / "train.py").write_text("v2\n")
+    assert snapshot_of(repo, allow_dirty=True).ancestors == (first,)
+    git(repo, "commit", "-qam", "v2")
+    second = head_tree(repo)
+    (repo / "train.py").write_text("v3\n")
+    assert snapshot_of(repo, allow_dirty=True).ancestors == (second, first)
+
+
 def test_gitignored_files_are_ignored(repo: Path) -> None:
     (repo / "model.ckpt").write_bytes(b"\0" * 100)
     (repo / "data").mkdir()
@@ -92,6 +103,23 @@ def test_state_dir_is_never_part_of_a_snapshot(tmp_path: Path) -> None:
     (repo / ".sweepops" / "snapshots" / "x.files").write_text("x")
     snap = snapshot_of(repo, allow_dirty=False)
     assert snap.key == head_tree(repo) and snap.files == ("a.py",)
+
+
+def test_a_tracked_state_dir_follows_git(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    (repo / ".sweepops").mkdir(parents=True)
+    (repo / ".sweepops" / "tracked.txt").write_text("t\n")
+    (repo / "a.py").write_text("a\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "tracks .sweepops")
+    (repo / ".sweepops" / "snapshots").mkdir()
+    (repo / ".sweepops" / "snapshots" / "x[1].files").write_text("x")
+    snap = snapshot_of(repo, allow_dirty=False)
+    assert snap.key == head_tree(repo)
+    assert snap.files == (".sweepops/tracked.txt", "a.py")
+    (repo / ".sweepops" / "tracked.txt").write_text("changed\n")
+    assert snapshot_of(repo, allow_dirty=True).changes == (("M", ".sweepops/tracked.txt"),)
 
 
 def test_untracked_files_are_dirty_and_listed(repo: Path) -> None:
