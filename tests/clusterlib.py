@@ -105,6 +105,7 @@ def start_cluster(name: str) -> Iterator[Cluster]:
         state=Path(env["SWEEPOPS_TEST_STATE"]),
         inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
     )
+    prepare_env(c)
     yield c
     if not was_up:
         subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, text=True, timeout=120)
@@ -121,3 +122,16 @@ def wait_for_job(cluster: Cluster, job_id: str, timeout: float = 60) -> str:
             return state
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {state or 'unknown'} after {timeout}s")
+
+
+def prepare_env(c: Cluster) -> str:
+    """The same-path Python env the cluster's jobs use, named in the cluster's group_vars
+    (next to the inventory file that tests/cluster/up wrote, where Ansible finds it)."""
+    made = subprocess.run([CLUSTER_DIR / "make-env"], capture_output=True, text=True, timeout=900)
+    if made.returncode != 0:
+        pytest.fail(f"tests/cluster/make-env failed:\n{made.stderr[-4000:]}")
+    prefix = made.stdout.strip().splitlines()[-1]
+    group_vars = c.inventory.parent / "group_vars"
+    group_vars.mkdir(exist_ok=True)
+    (group_vars / f"{c.name}.yml").write_text(f"env_prefix: {prefix}\n")
+    return prefix

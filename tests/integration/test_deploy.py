@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,29 +16,6 @@ from tests.conftest import REPO, agent_env
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A private copy of the repository's tracked files, as its own git repo."""
-    files = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    dest = tmp_path / "repo"
-    for name in filter(None, files):
-        src = REPO / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
-    for cmd in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-    ):
-        subprocess.run(["git", "-C", str(dest), *cmd], check=True)
-    return dest
 
 
 def sweepops(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,280 @@
+"""Deploying experiments to the real Slurm test cluster, end to end.
+
+`sweepops deploy EXP -e clusters=atlas` from a private clean copy of the repository: the
+code snapshot, the sweep directories and the jobs land on the cluster's side of the shared
+path; the runs run on the cluster's nodes; retries submit nothing twice; bad input fails
+before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clusterlib import Cluster
+from tests.conftest import agent_env, git
+
+pytestmark = [pytest.mark.cluster, pytest.mark.integration]
+
+
+def sweepops(repo: Path, cluster: Cluster, *args: str, timeout: float = 300):
+    env = agent_env(SWEEPOPS_INVENTORY=str(cluster.inventory), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "sweepops", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def deploys(repo: Path) -> list[dict]:
+    path = repo / ".sweepops" / "ledger.jsonl"
+    if not path.exists():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if "event" not in r]
+
+
+def submitted_jobs(repo: Path, deploy_id: str) -> dict[str, str]:
+    path = repo / ".sweepops" / "ledger.jsonl"
+    jobs: dict[str, str] = {}
+    for rec in map(json.loads, path.read_text().splitlines()):
+        if rec.get("event") == "submitted" and rec["deploy_id"] == deploy_id:
+            for info in rec["clusters"].values():
+                jobs.update(info["jobs"])
+    return jobs
+
+
+def my_jobs(cluster: Cluster) -> set[str]:
+    out = cluster.ssh("squeue --me -h -t all -o %A").stdout.split()
+    return set(out)
+
+
+def wait_sweeps_done(cluster: Cluster, sweep_ids: list[str], expected: dict[str, int], timeout=240):
+    """Poll the cluster-side run records until each sweep has its expected finished runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {}
+        for sid in sweep_ids:
+            runs = [
+                json.loads(p.read_text())
+                for p in (cluster.cluster_lab / "sweeps" / sid / "runs").glob("*.json")
+            ]
+            counts[sid] = sum(r["state"] == "finished" for r in runs)
+        if counts == expected:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"runs finished {counts}, expected {expected}")
+        time.sleep(1)
+
+
+def run_records(cluster: Cluster, sweep_id: str) -> list[dict]:
+    runs_dir = cluster.cluster_lab / "sweeps" / sweep_id / "runs"
+    return [json.loads(p.read_text()) for p in runs_dir.glob("*.json")]
+
+
+def test_composite_runs_on_the_cluster_nodes_only(repo, cluster):
+    proc = sweepops(repo, cluster, "deploy", "composite", "-e", "clusters=atlas")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    (deploy,) = deploys(repo)
+    ids = {s["name"]: s["id"] for s in deploy["sweeps"]}
+    assert set(ids) == {"composite_clean", "composite_noisy-regularised"}
+    jobs = submitted_jobs(repo, deploy["deploy_id"])
+    assert set(jobs) == set(ids.values())
+    wait_sweeps_done(
+        cluster,
+        list(ids.values()),
+        {ids["composite_clean"]: 2, ids["composite_noisy-regularised"]: 4},
+    )
+    nodes = {f"{cluster.name}-node01", f"{cluster.name}-node02"}
+    for sid in ids.values():
+        for rec in run_records(cluster, sid):
+            # Ran on a compute node, in a Slurm job (the test nodes share the login's hostname).
+            assert rec["agent"]["slurm"]["node"] in nodes
+            assert rec["agent"]["slurm"]["job_id"]
+            assert rec["summary"]["val_loss"] > 0  # the real wandb program, read back
+        # Outputs exist on the cluster's side of the shared path only.
+        assert list((cluster.cluster_lab / "sweeps" / sid / "wandb").glob("offline-run-*"))
+        assert not (cluster.lab / "sweeps" / sid).exists()
+    status = sweepops(repo, cluster, "status", "composite")
+    assert status.returncode == 0, status.stderr
+    assert "atlas-login" in status.stdout and "left 0" in status.stdout
+    # A second deploy with the same id changes nothing and submits nothing.
+    before = my_jobs(cluster)
+    again = sweepops(
+        repo,
+        cluster,
+        "deploy",
+        "composite",
+        "-e",
+        "clusters=atlas",
+        "-e",
+        f"deploy_id={deploy['deploy_id']}",
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert (
+        "atlas-login                : ok=" in again.stdout
+        and "changed=0" in again.stdout.split("atlas-login                :")[-1]
+    )
+    assert my_jobs(cluster) == before
+
+
+SLOW_PROGRAM = """
+import json, os, sys, time
+from version import VERSION
+time.sleep(float(next(a for a in sys.argv if a.startswith('--sleep=')).split('=')[1]))
+out = os.path.join(os.environ['SWEEPOPS_SWEEP_DIR'], 'versions')
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, os.environ['WANDB_RUN_ID']), 'w').write(VERSION)
+"""
+
+
+def test_queued_jobs_keep_their_code_after_an_edit(repo, cluster):
+    (repo / "slow").mkdir()
+    (repo / "slow" / "run.py").write_text(SLOW_PROGRAM)
+    (repo / "slow" / "version.py").write_text("VERSION = 'first'\n")
+    (repo / "experiments" / "slow.yml").write_text(
+        "program: slow/run.py\nmethod: grid\nparameters:\n  sleep: 8\n  x: [1, 2]\n_num_nodes: 1\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "slow experiment")
+    first = sweepops(repo, cluster, "deploy", "slow", "-e", "clusters=atlas")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr
+    # Edit and deploy again while the first deploy's single agent is still busy.
+    (repo / "slow" / "version.py").write_text("VERSION = 'second'\n")
+    git(repo, "commit", "-qam", "edit")
+    second = sweepops(repo, cluster, "deploy", "slow", "-e", "clusters=atlas")
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr
+    d1, d2 = deploys(repo)
+    s1, s2 = d1["sweeps"][0]["id"], d2["sweeps"][0]["id"]
+    wait_sweeps_done(cluster, [s1, s2], {s1: 2, s2: 2})
+    for sid, version in ((s1, "first"), (s2, "second")):
+        versions = {
+            p.read_text() for p in (cluster.cluster_lab / "sweeps" / sid / "versions").iterdir()
+        }
+        assert versions == {version}
+    code = cluster.cluster_lab / "code"
+    snapshots = [p for p in code.iterdir() if not p.name.startswith(".") and p.is_dir()]
+    assert len({p.name for p in snapshots}) >= 2
+    # The unchanged program file is one file on disk in both snapshots (rsync --link-dest).
+    inodes = {
+        os.stat(p / "slow" / "run.py").st_ino for p in snapshots if (p / "slow" / "run.py").exists()
+    }
+    assert len(inodes) == 1
+
+
+def test_retry_after_losing_the_submission_record_adopts_the_job(repo, cluster):
+    proc = sweepops(
+        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "deploy_id=retry-1"
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    jobs = submitted_jobs(repo, "retry-1")
+    (sweep_id,) = jobs
+    # The deploy "crashed" right after sbatch: the intent is there, the record of it is not.
+    record_dir = cluster.cluster_lab / "deploys" / "retry-1"
+    (record_dir / f"{sweep_id}.submitted.json").unlink()
+    assert (record_dir / f"{sweep_id}.intent.json").exists()
+    again = sweepops(
+        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "deploy_id=retry-1"
+    )
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert submitted_jobs(repo, "retry-1") == jobs  # the same job, adopted
+    rows = cluster.ssh("squeue --me -h -t all -o '%F|%k'").stdout.split()
+    arrays = {row.split("|")[0] for row in rows if row.endswith(f"|sweepops:retry-1:{sweep_id}")}
+    assert arrays == {jobs[sweep_id]}  # one job array (of two tasks), submitted once
+
+
+def lab_listing(root: Path) -> list[str]:
+    """Entries two levels deep (code/KEY, agent/HASH, sweeps/ID, deploys/ID, ...): what a
+    deploy adds. Deeper files change while earlier tests' jobs still run."""
+    parts = ("code", "agent", "sweeps", "deploys", "lab")  # not runner/: Ansible scratch
+    return sorted(str(p.relative_to(root)) for part in parts for p in root.glob(f"{part}/*"))
+
+
+def test_check_mode_changes_nothing_on_either_side(repo, cluster, tmp_path):
+    # A commit of its own, so the code snapshot would be new: check mode must not make it.
+    (repo / "unique.txt").write_text(str(tmp_path))
+    git(repo, "add", "unique.txt")
+    git(repo, "commit", "-qm", "unique")
+    before = (lab_listing(cluster.cluster_lab), lab_listing(repo / ".sweepops"), my_jobs(cluster))
+    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    after = (lab_listing(cluster.cluster_lab), lab_listing(repo / ".sweepops"), my_jobs(cluster))
+    for b, a in zip(before, after):
+        assert (sorted(set(a) - set(b)), sorted(set(b) - set(a))) == ([], [])
+    assert deploys(repo) == []
+    assert "would" in proc.stdout.lower() or "changed:" in proc.stdout  # it did show the plan
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-e", "clusters=nowhere"], "unknown cluster(s): nowhere"),
+        (["-e", "clusters=atlas", "-e", "partition=nope"], "unknown partition 'nope'"),
+        (
+            ["-e", "clusters=atlas", "-e", "lab_root=/srv/no-such-lab"],
+            "the lab root /srv/no-such-lab does not exist",
+        ),
+    ],
+)
+def test_bad_input_fails_before_anything_is_made(repo, cluster, extra, expected):
+    before = my_jobs(cluster)
+    proc = sweepops(repo, cluster, "deploy", "base", *extra)
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr
+    assert deploys(repo) == []  # no sweep was created
+    assert my_jobs(cluster) == before
+
+
+def test_gres_the_cluster_refuses_is_reported_and_nothing_submitted(repo, cluster):
+    before = my_jobs(cluster)
+    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "gres=gpu:9")
+    assert proc.returncode != 0
+    assert "gres" in (proc.stdout + proc.stderr).lower()
+    assert my_jobs(cluster) == before
+
+
+def test_unreachable_cluster_is_a_clear_error(repo, cluster, tmp_path):
+    inventory = tmp_path / "dead.yml"
+    inventory.write_text(
+        "all:\n  children:\n    dead:\n      hosts:\n        dead-login:\n"
+        "          ansible_host: 127.0.0.1\n          ansible_port: 1\n"
+        "      vars:\n        lab_root: /srv/sweepops-lab\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweepops",
+            "deploy",
+            "base",
+            "-i",
+            str(inventory),
+            "-e",
+            "clusters=dead",
+        ],
+        cwd=repo,
+        env=agent_env(ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "UNREACHABLE" in proc.stdout and "dead-login" in proc.stdout
+    assert deploys(repo) == []
+
+
+def test_dirty_tree_is_refused_with_the_file_list(repo, cluster):
+    (repo / "experiments" / "train.py").write_text("# edited\n")
+    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas")
+    assert proc.returncode != 0
+    assert "experiments/train.py" in proc.stdout + proc.stderr
+    assert "allow_dirty" in proc.stdout + proc.stderr
+    assert deploys(repo) == []
