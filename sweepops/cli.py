@@ -14,6 +14,9 @@ from typing import Any
 from . import ledger
 from .errors import SweepopsError
 
+#: Modules under sweepops/ that add sub-commands through register(subparsers).
+PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli")
+
 
 def find_root(start: Path | None = None) -> Path:
     """The sweepops repository: $SWEEPOPS_ROOT, or the nearest parent with ansible.cfg and
@@ -360,6 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"
     )
     sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
+
+    # Commands that live in their own modules: each has register(sub) adding its parsers
+    # (with set_defaults(func=...)); a module not present yet is skipped.
+    import importlib
+
+    for name in PLUGIN_COMMANDS:
+        try:
+            module = importlib.import_module(f"sweepops.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"sweepops.{name}":
+                raise
+            continue
+        module.register(sub)
     return p
 
 
