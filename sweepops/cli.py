@@ -221,7 +221,7 @@ def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> s
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .local import running_agents
-    from .offline_sweep import OfflineSweep, progress_of
+    from .offline_sweep import OfflineSweep, parse_shard, progress_of
 
     deploys = (
         [_deploy_for(args.root, args.exp, args.deploy)]
@@ -240,6 +240,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             flag = "  CANCELLED" if sweep.cancelled else ""
             agents = f"agents {len(running_agents(sweep))}{flag}"
             print(_progress_line(entry["name"], entry["id"], sweep.progress(), agents))
+        submitted = ledger.submissions(args.root, deploy["deploy_id"])
         for host, res in sorted(_ask_clusters(args.root, deploy, "status", args.inventory).items()):
             print(f"  {host}")
             if res.get("failed"):
@@ -249,7 +250,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                 states = dict(res["sweeps"].get(entry["id"], {}))
                 flag = "  CANCELLED" if states.pop("cancelled", False) else ""
                 states.pop("missing", None)
-                counts = progress_of(entry["meta"]["config"], states)
+                shard = submitted.get(host, {}).get("shard")
+                counts = progress_of(
+                    entry["meta"]["config"], states, parse_shard(shard) if shard else None
+                )
                 print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
             print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
     return 0
@@ -280,9 +284,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     from .agent import Agent, AgentOptions
-    from .offline_sweep import OfflineSweep
+    from .offline_sweep import OfflineSweep, parse_shard
 
-    sweep = OfflineSweep(args.sweep)
+    sweep = OfflineSweep(args.sweep, shard=parse_shard(args.shard) if args.shard else None)
     sweep.meta  # noqa: B018 - fail early with a clear message if it is not a sweep
     opts = AgentOptions(
         code_dir=Path(args.code_dir).resolve(),
@@ -363,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"
     )
     sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
+    sp.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="run only share I of K of the sweep (one deploy split over K clusters)",
+    )
 
     # Commands that live in their own modules: each has register(sub) adding its parsers
     # (with set_defaults(func=...)); a module not present yet is skipped.

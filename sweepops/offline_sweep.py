@@ -98,10 +98,14 @@ class Claim:
 class OfflineSweep:
     """One sweep directory. Cheap to construct; every method re-reads the disk."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, shard: Shard | None = None):
+        """``shard`` (index, count): this copy of the sweep runs only its share of the runs —
+        one deploy to several clusters with no shared disk splits a sweep between them."""
         self.path = Path(path).absolute()
         self.runs_dir = self.path / "runs"
+        self.shard = shard if shard and shard[1] > 1 else None
         self._meta: dict[str, Any] | None = None
+        self._others: list[Any] | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -263,14 +267,30 @@ class OfflineSweep:
 
     def _propose(self, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
         config = self.config
-        run_cap = config.get("run_cap")
-        if run_cap is not None and len(records) >= int(run_cap):
+        cap = shard_cap(config.get("run_cap"), self.shard)
+        if cap is not None and len(records) >= cap:
             return None
         sweeps = _sweeps_engine()
-        suggestion = sweeps.next_run(config, [to_sweep_run(r) for r in records])
+        known = [to_sweep_run(r) for r in records] + self._other_shards_points()
+        suggestion = sweeps.next_run(config, known)
         if suggestion is None:
             return None
         return _plain(suggestion.config)
+
+    def _other_shards_points(self) -> list[Any]:
+        """Grid points that belong to other shards, shown to the engine as already taken."""
+        if self.shard is None or self.config.get("method") != "grid":
+            return []
+        if self._others is None:
+            index, count = self.shard
+            points = grid_points(self.config)
+            sweeps = _sweeps_engine()
+            self._others = [
+                sweeps.SweepRun(name=f"shard-{j}", state="finished", config=p)
+                for j, p in enumerate(points)
+                if j % count != index
+            ]
+        return self._others
 
     # ------------------------------------------------------------------ finishing
     def finish(
@@ -342,14 +362,47 @@ class OfflineSweep:
         states: dict[str, int] = {}
         for r in self.runs():
             states[r["state"]] = states.get(r["state"], 0) + 1
-        return progress_of(self.config, states)
+        return progress_of(self.config, states, self.shard)
 
 
-def progress_of(config: dict[str, Any], states: dict[str, int]) -> dict[str, int | None]:
+Shard = tuple[int, int]
+
+
+def parse_shard(text: str) -> Shard:
+    """``"I/K"`` (1-based I, as people count) → (I-1, K)."""
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SweepopsError(f"--shard {text!r}: expected I/K, e.g. 1/2") from None
+    if not 1 <= i <= k:
+        raise SweepopsError(f"--shard {text!r}: I must be between 1 and K")
+    return (i - 1, k)
+
+
+def shard_cap(cap: Any, shard: Shard | None) -> int | None:
+    """This shard's part of a run cap (the caps of all shards add up to ``cap``)."""
+    if cap is None:
+        return None
+    if shard is None:
+        return int(cap)
+    index, count = shard
+    return int(cap) // count + (1 if index < int(cap) % count else 0)
+
+
+def grid_points(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point of a grid sweep, in the engine's order."""
+    total = expected_runs({**config, "run_cap": None})
+    sweeps = _sweeps_engine()
+    return [_plain(r.config) for r in sweeps.next_runs(config, [], n=total or 0) if r is not None]
+
+
+def progress_of(
+    config: dict[str, Any], states: dict[str, int], shard: Shard | None = None
+) -> dict[str, int | None]:
     """Counts by run state plus ``total`` and ``left`` (None when the sweep is unbounded)."""
     counts: dict[str, int | None] = {s: 0 for s in (*DONE_STATES, RUNNING, *REQUEUE_STATES)}
     counts.update(states)
-    total = expected_runs(config)
+    total = expected_runs(config, shard)
     made = sum(states.values())
     requeued = sum(states.get(s, 0) for s in REQUEUE_STATES)
     counts["total"] = total
@@ -357,15 +410,18 @@ def progress_of(config: dict[str, Any], states: dict[str, int]) -> dict[str, int
     return counts
 
 
-def expected_runs(config: dict[str, Any]) -> int | None:
-    """How many runs the sweep will make in all, or None when unbounded."""
-    cap = config.get("run_cap")
+def expected_runs(config: dict[str, Any], shard: Shard | None = None) -> int | None:
+    """How many runs the sweep (or its shard) will make in all, or None when unbounded."""
+    cap = shard_cap(config.get("run_cap"), shard)
     if config.get("method") != "grid":
-        return None if cap is None else int(cap)
+        return cap
     size = 1
     for spec in config.get("parameters", {}).values():
         size *= _grid_width(spec)
-    return size if cap is None else min(size, int(cap))
+    if shard is not None:
+        index, count = shard
+        size = len(range(index, size, count))
+    return size if cap is None else min(size, cap)
 
 
 def _grid_width(spec: dict[str, Any]) -> int:

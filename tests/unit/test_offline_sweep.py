@@ -200,3 +200,30 @@ def test_concurrent_processes_never_share_a_grid_point(tmp_path):
     assert len(claimed) == 40 == len(set(claimed))
     points = {json.dumps(r["params"], sort_keys=True) for r in sweep.runs()}
     assert len(points) == 40
+
+
+def test_shards_split_a_grid_without_overlap(tmp_path):
+    sweep = make(tmp_path)  # 6 points
+    parts = []
+    for index in range(2):
+        copy = tmp_path / f"copy{index}"
+        copy.mkdir()
+        shard = OfflineSweep(OfflineSweep.create_from_meta(copy, sweep.meta).path, shard=(index, 2))
+        got = []
+        while (claim := shard.claim(AGENT)) is not None:
+            got.append(json.dumps(claim.params, sort_keys=True))
+            shard.finish(claim, state=FINISHED, exit_code=0)
+        assert shard.progress()["total"] == 3 and shard.progress()["left"] == 0
+        parts.append(set(got))
+    assert len(parts[0]) == len(parts[1]) == 3
+    assert not parts[0] & parts[1]
+
+
+def test_shards_split_a_run_cap():
+    from sweepops.offline_sweep import parse_shard, shard_cap
+
+    assert [shard_cap(5, (i, 3)) for i in range(3)] == [2, 2, 1]
+    assert shard_cap(None, (0, 2)) is None
+    assert parse_shard("2/3") == (1, 3)
+    with pytest.raises(Exception, match="between 1 and K"):
+        parse_shard("4/3")
