@@ -83,3 +83,11 @@ def cluster():
     from tests.clusterlib import start_cluster
 
     yield from start_cluster(os.environ.get("SWEEPOPS_TEST_CLUSTER_NAME", "atlas"))
+
+
+@pytest.fixture(scope="session")
+def cluster2(cluster):
+    """A second, independent test cluster (babel): its own namespaces, disk and Slurm."""
+    from tests.clusterlib import start_cluster
+
+    yield from start_cluster("babel")

@@ -207,7 +207,7 @@ def test_check_mode_changes_nothing_on_either_side(repo, cluster, tmp_path):
     proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--check", "--diff")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     after = (lab_listing(cluster.cluster_lab), lab_listing(repo / ".sweepops"), my_jobs(cluster))
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         assert (sorted(set(a) - set(b)), sorted(set(b) - set(a))) == ([], [])
     assert deploys(repo) == []
     assert "would" in proc.stdout.lower() or "changed:" in proc.stdout  # it did show the plan
@@ -278,3 +278,43 @@ def test_dirty_tree_is_refused_with_the_file_list(repo, cluster):
     assert "experiments/train.py" in proc.stdout + proc.stderr
     assert "allow_dirty" in proc.stdout + proc.stderr
     assert deploys(repo) == []
+
+
+def test_one_deploy_on_two_clusters_splits_the_sweep(repo, cluster, cluster2):
+    env = agent_env(
+        SWEEPOPS_INVENTORY=f"{cluster.inventory}:{cluster2.inventory}", ANSIBLE_NOCOLOR="1"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweepops",
+            "deploy",
+            "base",
+            "-e",
+            f"clusters={cluster.name},{cluster2.name}",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    (deploy,) = deploys(repo)
+    (sweep,) = deploy["sweeps"]
+    shares = []
+    for c in (cluster, cluster2):
+        deadline = time.monotonic() + 240
+        while True:
+            runs = run_records(c, sweep["id"])
+            if len(runs) == 3 and all(r["state"] == "finished" for r in runs):
+                break
+            assert time.monotonic() < deadline, f"{c.name}: {[r['state'] for r in runs]}"
+            time.sleep(1)
+        shares.append({json.dumps(r["params"], sort_keys=True) for r in runs})
+        assert {r["agent"]["slurm"]["node"] for r in runs} <= {
+            f"{c.name}-node01",
+            f"{c.name}-node02",
+        }
+    assert len(shares[0] | shares[1]) == 6 and not shares[0] & shares[1]
