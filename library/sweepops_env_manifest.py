@@ -1,0 +1,167 @@
+#!/usr/bin/python
+"""Ansible module: the manifest of a Python env's prefix on a cluster (stdlib only).
+
+Runs on the login host with its own Python, so it cannot import sweepops: the walk below is
+``sweepops.envsync.manifest``'s, kept in step by tests/unit/test_envsync.py.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sweepops_env_manifest
+short_description: Fingerprint an env prefix and say whether it can exist at that path
+description:
+  - Walks I(prefix) and returns its manifest digest; one entry per file or symlink
+    (path, kind, size, mtime or sha256, executable). Skips C(pkgs/) at the top,
+    C(__pycache__) and C(*.pyc), as the sync does.
+  - The entries themselves are returned only when they differ from I(expect_digest) (or it is
+    not given), so a drift check of an unchanged env moves one hash over the wire.
+  - Also reports whether the prefix could be created here (nearest existing ancestor,
+    writable, free bytes) and this user's home, for the "same path" check.
+  - Reads only; never reports a change.
+options:
+  prefix:
+    description: Absolute path of the env on this host.
+    type: path
+    required: true
+  content:
+    description: Hash file contents instead of using mtimes.
+    type: bool
+    default: false
+  expect_digest:
+    description: The workstation's manifest digest; entries are left out when equal.
+    type: str
+author: sweepops
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the prefix exists.
+  returned: always
+  type: bool
+digest:
+  description: Manifest digest (empty when the prefix does not exist).
+  returned: always
+  type: str
+entries:
+  description: The manifest, when it differs from I(expect_digest).
+  returned: always
+  type: list
+ancestor:
+  description: The prefix or its nearest existing ancestor.
+  returned: always
+  type: str
+writable:
+  description: Whether this user can write there (create the prefix or update it).
+  returned: always
+  type: bool
+free_bytes:
+  description: Free bytes for this user on the ancestor's file system.
+  returned: always
+  type: int
+home:
+  description: This user's home directory.
+  returned: always
+  type: str
+"""
+
+import hashlib
+import json
+import os
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+TOP_EXCLUDES = ("pkgs",)
+DIR_EXCLUDES = ("__pycache__",)
+SUFFIX_EXCLUDES = (".pyc",)
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest(root, content=False):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        keep = []
+        for d in sorted(dirnames):
+            full = os.path.join(dirpath, d)
+            if d in DIR_EXCLUDES or (rel_dir == "." and d in TOP_EXCLUDES):
+                continue
+            if os.path.islink(full):
+                filenames.append(d)
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.endswith(SUFFIX_EXCLUDES):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                out.append((rel, "l", 0, os.readlink(full), False))
+            elif stat.S_ISREG(st.st_mode):
+                stamp = _sha256(full) if content else str(int(st.st_mtime))
+                out.append((rel, "f", st.st_size, stamp, bool(st.st_mode & 0o111)))
+    out.sort()
+    return out
+
+
+def digest(entries):
+    h = hashlib.sha256()
+    for e in entries:
+        h.update(json.dumps(list(e), separators=(",", ":")).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "prefix": {"type": "path", "required": True},
+            "content": {"type": "bool", "default": False},
+            "expect_digest": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    prefix = module.params["prefix"]
+    if not os.path.isabs(prefix):
+        module.fail_json(msg=f"prefix {prefix!r} is not an absolute path")
+    ancestor = prefix
+    while not os.path.exists(ancestor) and ancestor != "/":
+        ancestor = os.path.dirname(ancestor)
+    try:
+        vfs = os.statvfs(ancestor)
+        free = vfs.f_bavail * vfs.f_frsize
+    except OSError:
+        free = 0
+    result = {
+        "changed": False,
+        "exists": os.path.isdir(prefix),
+        "ancestor": ancestor,
+        "writable": os.path.isdir(ancestor) and os.access(ancestor, os.W_OK | os.X_OK),
+        "free_bytes": free,
+        "home": os.path.expanduser("~"),
+        "digest": "",
+        "entries": [],
+    }
+    if result["exists"]:
+        try:
+            entries = manifest(prefix, module.params["content"])
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read {prefix}: {exc}", **result)
+        result["digest"] = digest(entries)
+        if result["digest"] != module.params["expect_digest"]:
+            result["entries"] = [list(e) for e in entries]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
