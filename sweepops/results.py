@@ -1,12 +1,26 @@
-"""The results table: one row per run of an experiment's sweeps, best first."""
+"""The results table: one row per run of an experiment's sweeps, best first.
+
+Each row also says which *subtest* it belongs to (its sweep's tags, without the ``trialN``
+tags of repeated sweeps) and whether it is the ``best`` run of that subtest by the metric's
+goal. ``write_csv`` writes the rows for pandas and spreadsheets.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+import os
+import re
+import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .offline_sweep import OfflineSweep
+
+_TRIAL_TAG = re.compile(r"trial\d+")
 
 
 def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -22,37 +36,118 @@ def _flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def collect_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Rows for every run of the sweeps, and the metric ({name, goal}) if they declare one."""
+def lookup(values: dict[str, Any], name: str) -> Any:
+    """``values[name]``, or the nested value at the dotted path ``name`` (wandb nests
+    ``a.b`` keys); None when absent."""
+    if name in values:
+        return values[name]
+    node: Any = values
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def subtest_of(tags: Iterable[str]) -> str:
+    """The subtest a sweep's tags name: its tags without ``trialN``, comma-joined ('' if none)."""
+    return ",".join(t for t in tags if not _TRIAL_TAG.fullmatch(t))
+
+
+def _history_points(history: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """History rows reduced to ``_step`` and ``keys`` (dotted names looked up nested)."""
+    out = []
+    for point in history or []:
+        if isinstance(point, dict):
+            kept = {k: v for k in keys if (v := lookup(point, k)) is not None}
+            if "_step" in point:
+                kept["_step"] = point["_step"]
+            out.append(kept)
+    return out
+
+
+def row_of(
+    meta: dict[str, Any], rec: dict[str, Any], *, history: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The result row of one run record of the sweep described by ``meta``; with
+    ``history`` (metric names), the run's history reduced to those and ``_step``."""
+    agent = rec.get("agent") or {}
+    tags = list(meta.get("tags", []))
+    row = {
+        "sweep": meta["name"],
+        "sweep_id": meta["id"],
+        "tags": tags,
+        "subtest": subtest_of(tags),
+        "run_id": rec["id"],
+        "state": rec["state"],
+        "params": _flat_params(rec["params"]),
+        "summary": rec.get("summary") or {},
+        "exit_code": rec.get("exit_code"),
+        "duration": rec.get("duration"),
+        "attempts": rec.get("attempt", 1),
+        "host": rec.get("host") or agent.get("host"),
+        "slurm": agent.get("slurm"),
+        "log": rec.get("log"),
+        "best": False,
+    }
+    if history is not None:
+        row["history"] = _history_points(rec.get("history"), history)
+    return row
+
+
+def read_sweep_rows(
+    sweep_dir: Path, *, history: tuple[str, ...] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(sweep.json, one row per run record) of a sweep directory, unsorted.
+
+    Each record is parsed and reduced to its row at once, so a run's history (the bulk of
+    the bytes) is never held for all runs together. Records being replaced this instant
+    are skipped, as in :meth:`OfflineSweep.runs`."""
+    meta = OfflineSweep(sweep_dir).meta
+    rows = []
+    with os.scandir(Path(sweep_dir) / "runs") as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            try:
+                with open(entry.path, "rb") as fh:
+                    rec = json.load(fh)
+            except (FileNotFoundError, json.JSONDecodeError):
+                continue
+            rows.append(row_of(meta, rec, history=history))
+    return meta, rows
+
+
+def collect_rows(
+    sweep_dirs: list[Path], *, history: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Rows for every run of the sweeps, and the metric ({name, goal}) if they declare one.
+
+    Rows are sorted best first and the best run of each subtest has ``best: True``. With
+    ``history`` each row also carries the run's (thinned) history for plots, reduced to
+    ``_step`` and the metric.
+    """
     rows: list[dict[str, Any]] = []
     metric: dict[str, Any] | None = None
     for sweep_dir in sweep_dirs:
-        sweep = OfflineSweep(sweep_dir)
-        meta = sweep.meta
-        metric = metric or meta["config"].get("metric")
-        for rec in sweep.runs():
-            rows.append(
-                {
-                    "sweep": meta["name"],
-                    "sweep_id": meta["id"],
-                    "tags": list(meta.get("tags", [])),
-                    "run_id": rec["id"],
-                    "state": rec["state"],
-                    "params": _flat_params(rec["params"]),
-                    "summary": rec.get("summary") or {},
-                    "exit_code": rec.get("exit_code"),
-                    "duration": rec.get("duration"),
-                    "attempts": rec.get("attempt", 1),
-                    "host": rec.get("host") or (rec.get("agent") or {}).get("host"),
-                    "slurm": (rec.get("agent") or {}).get("slurm"),
-                    "log": rec.get("log"),
-                }
-            )
-    if metric:
-        for row in rows:
-            row["metric"] = row["summary"].get(metric["name"])
-    sort_rows(rows, metric)
+        sweep_metric = OfflineSweep(sweep_dir).meta["config"].get("metric")
+        metric = metric or sweep_metric
+        keys = (str(sweep_metric["name"]),) if history and sweep_metric else ()
+        _meta, sweep_rows = read_sweep_rows(sweep_dir, history=keys if history else None)
+        rows.extend(sweep_rows)
+    finish_rows(rows, metric)
     return rows, metric
+
+
+def finish_rows(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None:
+    """Fill each row's ``metric``, sort best first and mark the best run of each subtest."""
+    if metric:
+        name = str(metric["name"])
+        for row in rows:
+            row["metric"] = lookup(row["summary"], name)
+    sort_rows(rows, metric)
+    mark_best(rows, metric)
 
 
 def _is_number(x: Any) -> bool:
@@ -74,6 +169,26 @@ def sort_rows(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None
     )
 
 
+def mark_best(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None:
+    """Set ``best`` on the best run of each subtest (rows must be sorted best first).
+
+    Only runs with a finite metric value can be best; without a metric nothing is."""
+    seen: set[str] = set()
+    for row in rows:
+        sub = row.get("subtest")
+        if sub is None:
+            sub = row["subtest"] = subtest_of(row.get("tags", []))
+        best = bool(metric) and _is_number(row.get("metric")) and sub not in seen
+        row["best"] = best
+        if best:
+            seen.add(sub)
+
+
+def best_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows marked best, in table order (best first)."""
+    return [r for r in rows if r.get("best")]
+
+
 def varied_params(rows: list[dict[str, Any]]) -> list[str]:
     """Parameters that take more than one value across the rows, in first-seen order."""
     seen: dict[str, set[str]] = {}
@@ -92,17 +207,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> str:
-    if not rows:
-        return "no runs yet"
+def table_cells(
+    rows: list[dict[str, Any]], metric: dict[str, Any] | None
+) -> tuple[list[str], list[list[str]]]:
+    """The table as text cells: (header, one line per row). The last column marks the best
+    run of each subtest with ``*``."""
     params = varied_params(rows)
     multi_sweep = len({r["sweep"] for r in rows}) > 1
     header = (["sweep"] if multi_sweep else []) + ["run"] + params
     if metric:
         goal = "↓" if metric.get("goal", "minimize") == "minimize" else "↑"
         header.append(f"{metric['name']} {goal}")
-    header += ["state", "time"]
-    table = [header]
+    header += ["state", "time", "best"]
+    lines = []
     for row in rows:
         line = ([row["sweep"]] if multi_sweep else []) + [row["run_id"]]
         line += [_fmt(row["params"].get(p)) for p in params]
@@ -110,10 +227,98 @@ def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> s
             line.append(_fmt(row.get("metric")))
         dur = row.get("duration")
         line += [row["state"], f"{dur:.1f}s" if isinstance(dur, (int, float)) else "-"]
-        table.append(line)
+        line.append("*" if row.get("best") else "")
+        lines.append(line)
+    return header, lines
+
+
+def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> str:
+    if not rows:
+        return "no runs yet"
+    header, body = table_cells(rows, metric)
+    table = [header, *body]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- CSV
+_FIXED_COLUMNS = ("sweep", "sweep_id", "subtest", "tags", "run_id", "state", "best")
+_TAIL_COLUMNS = ("exit_code", "duration", "attempts", "host", "slurm_job_id", "log")
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def csv_columns(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> list[str]:
+    """Column names: run identity, ``metric``, every parameter (``param.NAME``), every
+    public summary value (``summary.NAME``), then state details."""
+    params: dict[str, None] = {}
+    summary: dict[str, None] = {}
+    for row in rows:
+        params.update(dict.fromkeys(row["params"]))
+        summary.update(dict.fromkeys(k for k in row["summary"] if not k.startswith("_")))
+    metric_cols = ["metric"] if metric else []
+    return [
+        *_FIXED_COLUMNS,
+        *metric_cols,
+        *(f"param.{k}" for k in params),
+        *(f"summary.{k}" for k in summary),
+        *_TAIL_COLUMNS,
+    ]
+
+
+def csv_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One row as a flat mapping of CSV columns (see :func:`csv_columns`)."""
+    slurm = row.get("slurm") or {}
+    job = slurm.get("array_job_id") or slurm.get("job_id")
+    if job and slurm.get("array_task_id") is not None and slurm.get("array_job_id"):
+        job = f"{job}_{slurm['array_task_id']}"
+    out: dict[str, Any] = {k: row.get(k) for k in _FIXED_COLUMNS}
+    out["tags"] = ",".join(row.get("tags", []))
+    out["metric"] = row.get("metric")
+    out.update({f"param.{k}": v for k, v in row["params"].items()})
+    out.update({f"summary.{k}": v for k, v in row["summary"].items() if not k.startswith("_")})
+    out.update({k: row.get(k) for k in _TAIL_COLUMNS})
+    out["slurm_job_id"] = job
+    return {k: _csv_value(v) for k, v in out.items()}
+
+
+def write_csv(
+    rows: list[dict[str, Any]],
+    dest: str | os.PathLike[str] | IO[str],
+    metric: dict[str, Any] | None = None,
+) -> None:
+    """Write the rows as CSV (header line, comma-separated, RFC 4180 quoting) to a path,
+    ``"-"`` (stdout) or an open text stream. Missing values are empty cells; booleans are
+    ``true``/``false``; lists and dicts are JSON. ``pandas.read_csv`` reads it as is."""
+    if metric is None and any("metric" in r for r in rows):
+        metric = {"name": "metric"}
+    columns = csv_columns(rows, metric)
+    if isinstance(dest, (str, os.PathLike)) and str(dest) == "-":
+        _write_csv_stream(rows, columns, sys.stdout)
+    elif isinstance(dest, (str, os.PathLike)):
+        buf = io.StringIO()
+        _write_csv_stream(rows, columns, buf)
+        Path(dest).write_text(buf.getvalue(), encoding="utf-8")
+    else:
+        _write_csv_stream(rows, columns, dest)
+
+
+def _write_csv_stream(rows: list[dict[str, Any]], columns: list[str], out: IO[str]) -> None:
+    writer = csv.DictWriter(
+        out, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(csv_record(row))
