@@ -215,25 +215,19 @@ def package_list(prefix: str | Path, *, conda: str | None = None) -> tuple[str, 
     """(source, text): the env's package list. ``source`` says how it was made."""
     p = check_prefix(prefix)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    if is_conda_env(p):
-        exe = conda or find_conda(p)
-        if exe:
-            proc = subprocess.run(
-                [exe, "list", "--explicit", "--prefix", str(p)],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            if proc.returncode == 0:
-                return "conda list --explicit", proc.stdout
-    proc = subprocess.run(
-        [str(p / "bin" / "python"), "-m", "pip", "freeze", "--all"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode == 0:
-        return "pip freeze --all", proc.stdout
+    exe = (conda or find_conda(p)) if is_conda_env(p) else None
+    attempts = [("pip freeze --all", [str(p / "bin" / "python"), "-m", "pip", "freeze", "--all"])]
+    if exe:
+        attempts.insert(
+            0, ("conda list --explicit", [exe, "list", "--explicit", "--prefix", str(p)])
+        )
+    for source, cmd in attempts:
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode == 0 and proc.stdout.strip():
+            return source, proc.stdout
     return "dist-info", "".join(line + "\n" for line in _dist_infos(p))
 
 
