@@ -21,6 +21,7 @@ import html
 import math
 import re
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ class PlotStyle:
 
     width_px: int = 960
     height_px: int = 600
-    curves_row_px: int = 520
+    curves_row_px: int = 560
     curves_columns: int = 2
     dpi: int = 100
     font_size: float = 11.0
@@ -111,8 +112,42 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def subtest_label(sub: str) -> str:
-    return sub if sub else "all runs"
+def subtest_label(sub: str, count: int = 1) -> str:
+    """How a subtest is named in plots: its tags, or "all runs" / "untagged"."""
+    if sub:
+        return sub
+    return "all runs" if count <= 1 else "untagged"
+
+
+#: A numeric parameter with more distinct values than this is binned for the "best" line.
+MAX_LINE_POINTS = 12
+BINS = 16
+
+
+def _best_line(
+    rows: list[dict[str, Any]],
+    metric: dict[str, Any],
+    x_of: Any,
+    log_x: bool,
+) -> tuple[list[float], list[float], str]:
+    """The best metric at each x (a grid), or in each of ``BINS`` bins of x (continuous),
+    as (xs, ys, description); a bin's point is its best run."""
+    points = sorted((x_of(r), float(r["metric"])) for r in rows)
+    distinct = sorted({x for x, _ in points})
+    if len(distinct) <= MAX_LINE_POINTS:
+        best: dict[float, float] = {}
+        for x, y in points:
+            best[x] = _pick([best[x], y], metric) if x in best else y
+        return distinct, [best[x] for x in distinct], "at each value"
+    scale = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    lo, hi = scale(distinct[0]), scale(distinct[-1])
+    bins: dict[int, tuple[float, float]] = {}
+    for x, y in points:
+        k = min(BINS - 1, int((scale(x) - lo) / (hi - lo) * BINS))
+        if k not in bins or _pick([bins[k][1], y], metric) == y:
+            bins[k] = (x, y)
+    chosen = [bins[k] for k in sorted(bins)]
+    return [x for x, _ in chosen], [y for _, y in chosen], "per bin"
 
 
 def subtests_of(rows: list[dict[str, Any]]) -> list[str]:
@@ -205,34 +240,33 @@ def plot_metric_vs_param(
                     return position[label] + (here.index(sub) - (len(here) - 1) / 2) * width
                 return float(value)
 
+            def jitter(row: dict[str, Any], sub: str = sub) -> float:
+                """Spread a categorical strip sideways (deterministic per run)."""
+                if not categorical:
+                    return 0.0
+                width = 0.6 / len(present[_label(row["params"].get(param))])
+                return (zlib.crc32(row["run_id"].encode()) / 2**32 - 0.5) * width * 0.7
+
+            many = len(with_value) > 300
             ax.scatter(
-                [x_of(r) for r in mine],
+                [x_of(r) + jitter(r) for r in mine],
                 [r["metric"] for r in mine],
-                s=36,
-                alpha=0.55,
+                s=10 if many else 36,
+                alpha=0.3 if many else 0.55,
                 color=color,
                 marker=marker,
                 edgecolors="none",
                 zorder=2,
             )
-            # The best value reached at each setting of the parameter, joined by a line.
-            best_at: dict[float, float] = {}
-            for r in mine:
-                x = x_of(r)
-                best_at[x] = (
-                    _pick([best_at[x], r["metric"]], metric) if x in best_at else r["metric"]
-                )
-            line_x = sorted(best_at)
+            line_x, line_y, what = _best_line(mine, metric, x_of, log_x)
             ax.plot(
                 line_x,
-                [best_at[x] for x in line_x],
+                line_y,
                 color=color,
                 marker=marker,
-                markersize=6,
+                markersize=6 if len(line_x) <= 20 else 3,
                 linewidth=1.8,
-                label=f"{subtest_label(sub)} ({len(mine)} runs)"
-                if len(subs) > 1
-                else f"best at each {param} ({len(mine)} runs)",
+                label=f"{subtest_label(sub, len(subs))}: best {what} ({len(mine)} runs)",
                 zorder=3,
             )
             star = next((r for r in mine if r.get("best")), None)
@@ -316,6 +350,29 @@ def _series(row: dict[str, Any], name: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+def _robust_limits(
+    values: list[float], log: bool, goal: str = "minimize"
+) -> tuple[float, float] | None:
+    """y limits that leave out the rare extremes at the *worse* end (e.g. the first steps'
+    huge losses) while keeping the better end whole: up to the 97th percentile when
+    minimizing (from the 3rd when maximizing) if that cuts off a long tail, else None."""
+    if len(values) < 50:
+        return None
+    ordered = sorted(values)
+    cut = len(ordered) // 33  # 3%
+    if goal == "minimize":
+        lo, hi = ordered[0], ordered[-1 - cut]
+    else:
+        lo, hi = ordered[cut], ordered[-1]
+    full = ordered[-1] - ordered[0]
+    if full <= 0 or (hi - lo) > 0.6 * full:
+        return None
+    if log and lo > 0:
+        return lo / 1.15, hi * 1.15
+    pad = 0.06 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
 def plot_learning_curves(
     rows: list[dict[str, Any]],
     metric: dict[str, Any],
@@ -334,14 +391,18 @@ def plot_learning_curves(
     subs = subtests_of(with_curve)
     ncols = min(style.curves_columns, len(subs))
     nrows = math.ceil(len(subs) / ncols)
-    all_y = [y for r in with_curve for y in series[r["run_id"]][1]]
-    log_y = spans_decades(all_y)
+    panels = {sub: [r for r in with_curve if r.get("subtest", "") == sub] for sub in subs}
+    drawn_y = [
+        y for mine in panels.values() for r in mine[:MAX_CURVES] for y in series[r["run_id"]][1]
+    ]
+    log_y = spans_decades(drawn_y)
+    y_limits = _robust_limits(drawn_y, log_y, _goal(metric))
     with mpl.rc_context({"font.size": style.font_size}):
         fig = _new_figure(style.width_px, style.curves_row_px * nrows, style)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
         for k, sub in enumerate(subs):
             ax = axes[k // ncols][k % ncols]
-            mine = [r for r in with_curve if r.get("subtest", "") == sub]
+            mine = panels[sub]
             labels = varied_params(mine) if len(mine) > 1 else []
             top = mine[:HIGHLIGHT_CURVES]  # rows are sorted best first
             rest = mine[HIGHLIGHT_CURVES:MAX_CURVES]
@@ -349,7 +410,18 @@ def plot_learning_curves(
                 xs, ys = series[r["run_id"]]
                 ax.plot(xs, ys, color="0.6", alpha=0.35, linewidth=0.8, zorder=1)
             if rest:
-                ax.plot([], [], color="0.6", linewidth=0.8, label=f"{len(mine) - len(top)} others")
+                ax.plot(
+                    [],
+                    [],
+                    color="0.6",
+                    linewidth=0.8,
+                    label=f"{len(rest)} next best"
+                    + (
+                        f" ({len(mine) - len(top) - len(rest)} more not drawn)"
+                        if len(mine) > MAX_CURVES
+                        else ""
+                    ),
+                )
             for j, r in enumerate(reversed(top)):
                 rank = len(top) - j
                 xs, ys = series[r["run_id"]]
@@ -378,19 +450,22 @@ def plot_learning_curves(
                 edgecolors="black",
                 zorder=20,
             )
-            ax.set_title(f"{subtest_label(sub)} ({len(mine)} runs)")
+            ax.set_title(f"{subtest_label(sub, len(subs))} ({len(mine)} runs)")
             ax.set_xlabel("step")
             if k % ncols == 0:
                 ax.set_ylabel(f"{name} ({_better_word(metric)})")
             if log_y:
                 ax.set_yscale("log")
+            if y_limits:
+                ax.set_ylim(*y_limits)
             _style_axes(ax)
             ax.legend(
                 [handles[n] for n in order],
                 [names[n] for n in order],
-                loc="best",
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.14),
                 fontsize=style.font_size - 2,
-                framealpha=0.9,
+                frameon=False,
             )
         for k in range(len(subs), nrows * ncols):
             axes[k // ncols][k % ncols].set_visible(False)
