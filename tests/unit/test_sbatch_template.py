@@ -31,6 +31,7 @@ def render(**over: Any) -> str:
         "sbatch_sweep": {"id": "abc", "name": "clean", "agents": 3, "dir": "/srv/lab/sweeps/abc"},
         "sbatch_snapshot_dir": "/srv/lab/code/h1",
         "sbatch_agent_dir": "/srv/lab/agent/h2",
+        "sbatch_shard": "",
         "sbatch_env_prefix": "/opt/env",
         "sbatch_conda_root": "",
         "sbatch_container_image": "",
@@ -227,3 +228,9 @@ def test_no_blank_line_breaks_the_directives():
     text = render(sbatch_array_throttle=4)
     head = text.split("set -euo pipefail")[0]
     assert len(re.findall(r"^#SBATCH ", head, flags=re.M)) == len(directives(text))
+
+
+def test_shard_reaches_the_agent():
+    script = render(sbatch_shard="2/3")
+    assert "--shard 2/3" in script
+    assert "--shard" not in render()
