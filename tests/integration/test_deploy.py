@@ -129,13 +129,23 @@ def test_readme_command_one_in_a_fresh_clone(tmp_path):
     assert readme[3].startswith("make example")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "SWEEPOPS_"))}
+    # A fresh shell: no venv, no sweepops settings, and not inside the `make test` that runs us.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTUAL_ENV", "SWEEPOPS_", "MAKE", "MFLAGS"))
+    }
     proc = subprocess.run(
         ["make", "example"], cwd=clone, env=env, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "val_loss ↓" in proc.stdout
-    assert proc.stdout.rstrip().splitlines()[-1].split()[-2] == "finished"
+    lines = proc.stdout.splitlines()
+    header = next(
+        i for i, line in enumerate(lines) if line.startswith("run ") and "val_loss" in line
+    )
+    rows = lines[header + 2 : header + 8]
+    assert len(rows) == 6 and all(row.split()[-2] == "finished" for row in rows)
 
 
 def test_agents_are_detached_and_cancel_requeues_their_runs(repo):
