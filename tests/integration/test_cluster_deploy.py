@@ -160,14 +160,27 @@ def test_queued_jobs_keep_their_code_after_an_edit(repo, cluster):
             p.read_text() for p in (cluster.cluster_lab / "sweeps" / sid / "versions").iterdir()
         }
         assert versions == {version}
-    code = cluster.cluster_lab / "code"
-    snapshots = [p for p in code.iterdir() if not p.name.startswith(".") and p.is_dir()]
-    assert len({p.name for p in snapshots}) >= 2
+    snapshots = []
+    for d in (d1, d2):
+        path = cluster.cluster_lab / "code" / snapshot_key(repo, d["deploy_id"])
+        assert path.is_dir()
+        snapshots.append(path)
+    assert snapshots[0] != snapshots[1]  # the edit made a new snapshot; the old one stays
+    assert (snapshots[0] / "slow" / "version.py").read_text() == "VERSION = 'first'\n"
     # The unchanged program file is one file on disk in both snapshots (rsync --link-dest).
-    inodes = {
-        os.stat(p / "slow" / "run.py").st_ino for p in snapshots if (p / "slow" / "run.py").exists()
-    }
-    assert len(inodes) == 1
+    assert (
+        os.stat(snapshots[0] / "slow" / "run.py").st_ino
+        == os.stat(snapshots[1] / "slow" / "run.py").st_ino
+    )
+
+
+def snapshot_key(repo: Path, deploy_id: str) -> str:
+    path = repo / ".sweepops" / "ledger.jsonl"
+    for rec in map(json.loads, path.read_text().splitlines()):
+        if rec.get("event") == "submitted" and rec["deploy_id"] == deploy_id:
+            (info,) = rec["clusters"].values()
+            return Path(info["snapshot_dir"]).name
+    raise AssertionError(f"no submission recorded for {deploy_id}")
 
 
 def test_retry_after_losing_the_submission_record_adopts_the_job(repo, cluster):
