@@ -80,7 +80,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.csv != "-":
         print(f"{len(rows)} runs written to {args.csv}", file=sys.stderr)
     if not args.no_journal:
-        journal.record_outcome(args.root, deploy, rows, metric)
+        page = report_dir(args.root, deploy) / "index.html"
+        journal.record_outcome(
+            args.root, deploy, rows, metric, report=page if page.exists() else None
+        )
     return 0
 
 
