@@ -331,3 +331,35 @@ def test_one_deploy_on_two_clusters_splits_the_sweep(repo, cluster, cluster2):
             f"{c.name}-node02",
         }
     assert len(shares[0] | shares[1]) == 6 and not shares[0] & shares[1]
+
+
+def test_cancel_stops_the_jobs_and_the_sweep(repo, cluster):
+    (repo / "experiments" / "long.yml").write_text(
+        "program: tests/programs/probe.py\nmethod: grid\nparameters:\n  sleep: 300\n  x: [1, 2, 3]\n_num_nodes: 2\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "long experiment")
+    proc = sweepops(repo, cluster, "deploy", "long", "-e", "clusters=atlas")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    (deploy,) = deploys(repo)
+    (sweep_id,) = submitted_jobs(repo, deploy["deploy_id"])
+    job = submitted_jobs(repo, deploy["deploy_id"])[sweep_id]
+    deadline = time.monotonic() + 120
+    while sum(r["state"] == "running" for r in run_records(cluster, sweep_id)) < 2:
+        assert time.monotonic() < deadline, "the agents never started their runs"
+        time.sleep(1)
+    cancel = sweepops(repo, cluster, "cancel", "long")
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert "cancelled on atlas-login" in cancel.stdout
+    assert (cluster.cluster_lab / "sweeps" / sweep_id / "cancelled").exists()
+    deadline = time.monotonic() + 120
+    while True:
+        states = set(cluster.ssh(f"squeue -h -t all -j {job} -o %T").stdout.split())
+        if states and states <= {"CANCELLED", "COMPLETED", "FAILED"}:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(1)
+    status = sweepops(repo, cluster, "status", "long")
+    assert "CANCELLED" in status.stdout
+    # The third point was never started; nothing was marked finished that did not finish.
+    assert not any(r["state"] == "finished" for r in run_records(cluster, sweep_id))
