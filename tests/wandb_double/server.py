@@ -696,7 +696,13 @@ class WandbDouble:
                 run.state = "running"
             run.heartbeat_at = now()
             self._record(
-                "POST file_stream", {"run": run.path, "complete": body.get("complete")}, 200
+                "POST file_stream",
+                {
+                    "run": run.path,
+                    "complete": body.get("complete"),
+                    "exitcode": body.get("exitcode"),
+                },
+                200,
             )
             return 200
 
