@@ -28,6 +28,9 @@ from .errors import SweepopsError
 
 #: The tool's own state directory inside a repository; never part of a snapshot.
 STATE_DIR_NAME = ".sweepops"
+#: The experiment journal (Markdown, versioned with the code): notes about runs are not code,
+#: so writing them never makes the tree dirty nor changes a snapshot.
+JOURNAL_DIR_NAME = "journal"
 #: At most this many changed files are listed when a dirty tree is refused.
 MAX_LISTED = 20
 #: Trees of this many first-parent commits (HEAD first) are offered as rsync --link-dest.
@@ -168,6 +171,9 @@ def _stage_tree(code_dir: Path, index: Path, head_tree: str | None, exclude: Seq
                 code_dir, "ls-tree", "-r", "-z", "--name-only", head_tree, "--", *exclude
             )
             picked -= set(_split0(tracked.stdout))
+        if head_tree is not None:
+            # ... and a tracked one keeps HEAD's version: editing it does not dirty the tree.
+            _git(code_dir, "reset", "-q", "HEAD", "--", *exclude, index=index, check=False)
         if picked:
             _git_input(
                 code_dir,
@@ -208,12 +214,16 @@ def _refusal(code_dir: Path, changes: Sequence[tuple[str, str]]) -> SweepopsErro
 
 
 def snapshot_of(
-    code_dir: Path, *, allow_dirty: bool, exclude: Iterable[str] = (STATE_DIR_NAME,)
+    code_dir: Path,
+    *,
+    allow_dirty: bool,
+    exclude: Iterable[str] = (STATE_DIR_NAME, JOURNAL_DIR_NAME),
 ) -> Snapshot:
     """The snapshot of ``code_dir`` (a git repository's top level).
 
-    ``exclude``: top-level paths never part of a snapshot (default: the tool's state dir, so
-    a repository whose ``.gitignore`` lacks ``.sweepops/`` is not made dirty by sweepops).
+    ``exclude``: top-level paths that are not code (default: the tool's state dir and the
+    experiment journal): untracked files there are left out, tracked ones are taken as
+    committed, so what sweepops writes there never makes the tree dirty.
     Raises SweepopsError for a dirty tree unless ``allow_dirty``, and when ``code_dir`` is
     not the top level of a git work tree.
     """

@@ -105,7 +105,7 @@ def test_state_dir_is_never_part_of_a_snapshot(tmp_path: Path) -> None:
     assert snap.key == head_tree(repo) and snap.files == ("a.py",)
 
 
-def test_a_tracked_state_dir_follows_git(tmp_path: Path) -> None:
+def test_a_tracked_state_dir_is_taken_as_committed(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     (repo / ".sweepops").mkdir(parents=True)
     (repo / ".sweepops" / "tracked.txt").write_text("t\n")
@@ -118,8 +118,9 @@ def test_a_tracked_state_dir_follows_git(tmp_path: Path) -> None:
     snap = snapshot_of(repo, allow_dirty=False)
     assert snap.key == head_tree(repo)
     assert snap.files == (".sweepops/tracked.txt", "a.py")
+    # Excluded paths are not code: the snapshot takes them as committed, edits or not.
     (repo / ".sweepops" / "tracked.txt").write_text("changed\n")
-    assert snapshot_of(repo, allow_dirty=True).changes == (("M", ".sweepops/tracked.txt"),)
+    assert snapshot_of(repo, allow_dirty=False).key == head_tree(repo)
 
 
 def test_untracked_files_are_dirty_and_listed(repo: Path) -> None:
@@ -268,3 +269,20 @@ def test_installed_agent_package() -> None:
     assert (path / "agent.py").is_file() and (path / "snapshot.py").is_file()
     assert "sweepops/snapshot.py" in agent_files()
     assert len(digest) == 16
+
+
+def test_journal_edits_do_not_dirty_the_tree_or_change_the_key(repo: Path) -> None:
+    (repo / "journal").mkdir()
+    (repo / "journal" / "base.md").write_text("# base\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "journal")
+    clean = snapshot_of(repo, allow_dirty=False)
+    (repo / "journal" / "base.md").write_text("# base\n\nA deploy entry written by sweepops.\n")
+    (repo / "journal" / "other.md").write_text("# other\n")
+    after = snapshot_of(repo, allow_dirty=False)  # no refusal
+    assert after.key == clean.key == head_tree(repo)
+    assert not after.dirty
+    # Code edits still count.
+    (repo / "journal.py").write_text("x = 1\n")
+    with pytest.raises(SweepopsError):
+        snapshot_of(repo, allow_dirty=False)
