@@ -67,6 +67,10 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=False, summary=lines)
     changed = ledger.record_submission(root, deploy_id, clusters)
+    if changed:
+        from sweepops import journal
+
+        journal.append_deploy(root, deploy)  # the entry now names the jobs
     out = root / ".sweepops" / "deploys" / deploy_id
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(

@@ -168,11 +168,17 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .results import collect_rows, format_table
+    from . import journal
+    from .report_cli import report_dir
+    from .results import collect_rows, format_table, write_csv
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     rows, metric = collect_rows(_sweep_dirs(deploy))
-    if args.json:
+    page = report_dir(args.root, deploy) / "index.html"
+    journal.record_outcome(args.root, deploy, rows, metric, report=page if page.exists() else None)
+    if args.csv:
+        write_csv(rows, args.csv, metric)
+    elif args.json:
         print(json.dumps(rows, indent=1, default=str))
     else:
         print(
@@ -343,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
     sp.add_argument("exp")
     sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    sp.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV (-: stdout)")
     sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
 
     sp = add("status", cmd_status, "progress of an experiment's sweeps, here and on clusters")
@@ -399,3 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `sweepops results ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

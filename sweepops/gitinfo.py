@@ -26,7 +26,7 @@ def _git(root: Path, *args: str) -> str | None:
         )
     except (OSError, subprocess.CalledProcessError):
         return None
-    return out.stdout.strip()
+    return out.stdout.rstrip("\n")
 
 
 def git_state(root: Path) -> GitState:

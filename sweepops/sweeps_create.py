@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import ledger
+from . import journal, ledger
 from .experiment import Experiment, load_experiment, resolve_experiment
 from .gitinfo import git_state
 from .offline_sweep import OfflineSweep, sweep_meta
@@ -97,6 +97,7 @@ def create_sweeps(
         record["sweeps"].append(entry)
     if not dry_run:
         ledger.append(root, record)
+        journal.append_deploy(root, record)
     return record, True
 
 
