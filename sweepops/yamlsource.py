@@ -175,5 +175,6 @@ class _Walker:
 
     def _key(self, key_node: Node) -> Any:
         if not isinstance(key_node, ScalarNode):
-            return f"<{key_node.id} at line {key_node.start_mark.line + 1}>"
+            kind = type(key_node).__name__.replace("Node", "").lower()
+            return f"<{kind} at line {key_node.start_mark.line + 1}>"
         return self.loader.construct_object(key_node, deep=True)
