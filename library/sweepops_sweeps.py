@@ -34,6 +34,20 @@ options:
     type: list
     elements: str
     default: [local]
+  backend:
+    description: C(wandb), C(offline) or C(auto) (wandb when an API key is configured);
+      default the experiment's C(sweep_backend), else auto.
+    type: str
+    choices: [wandb, offline, auto]
+  entity:
+    description: wandb entity when the experiment names none (default the key's own).
+    type: str
+  project:
+    description: wandb project when the experiment names none (default the experiment name).
+    type: str
+  base_url:
+    description: wandb server (default C(WANDB_BASE_URL), else https://api.wandb.ai).
+    type: str
 author: sweepops
 """
 
@@ -58,6 +72,10 @@ def main() -> None:
             "lab_root": {"type": "path"},
             "default_agents": {"type": "int", "default": 2},
             "clusters": {"type": "list", "elements": "str", "default": ["local"]},
+            "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
+            "entity": {"type": "str"},
+            "project": {"type": "str"},
+            "base_url": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -79,6 +97,10 @@ def main() -> None:
             default_agents=p["default_agents"],
             clusters=tuple(p["clusters"]),
             dry_run=module.check_mode,
+            backend=p["backend"],
+            entity=p["entity"],
+            project=p["project"],
+            base_url=p["base_url"],
         )
     except SweepopsError as exc:
         module.fail_json(msg=str(exc))

@@ -24,6 +24,7 @@ from typing import Any
 from sweepops.errors import ExperimentError, SweepopsError
 from sweepops.validate import (
     SPEC_KEYS,
+    TOP_LEVEL_SETTINGS,
     SweepSource,
     is_extension_key,
     parse_extensions,
@@ -150,7 +151,11 @@ def expand(raw: dict[str, Any], stem: str) -> list[_Expanded]:
     """Expand a raw experiment mapping into sweeps (best effort: invalid parts are left
     for validation to report, never raised here)."""
     params = raw.get("parameters")
-    base = {k: v for k, v in raw.items() if not is_extension_key(k) and k != "name"}
+    base = {
+        k: v
+        for k, v in raw.items()
+        if not is_extension_key(k) and k != "name" and k not in TOP_LEVEL_SETTINGS
+    }
     top_ext = parse_extensions(raw)
     if not isinstance(params, dict):
         return _with_trials(stem, (), base, {}, top_ext)

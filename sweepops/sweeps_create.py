@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import journal, ledger
+from . import journal, ledger, wandb_backend
 from .experiment import Experiment, load_experiment, resolve_experiment
 from .gitinfo import git_state
 from .offline_sweep import OfflineSweep, sweep_meta
@@ -41,12 +41,21 @@ def create_sweeps(
     default_agents: int = 2,
     clusters: tuple[str, ...] = ("local",),
     dry_run: bool = False,
+    backend: str | None = None,
+    entity: str | None = None,
+    project: str | None = None,
+    base_url: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
 
     Each sweep entry carries ``meta``, the exact ``sweep.json`` content, so that the sweep is
     the same wherever it is materialised: here (``local`` among ``clusters``, under
     ``lab_root``) or on a cluster's shared disk by the deploy playbook.
+
+    ``backend`` (``wandb | offline | auto``; default: the experiment's ``sweep_backend``,
+    else auto) picks where the sweeps live. With wandb they are created on the server first
+    (``entity``/``project``: the experiment's, else these, else the viewer's entity and the
+    experiment name) and each entry carries ``backend``, ``entity``, ``project``, ``url``.
     """
     root = root.resolve()
     if deploy_id:
@@ -70,17 +79,42 @@ def create_sweeps(
         "lab_root": str(lab_root) if "local" in clusters else None,
         "sweeps": [],
     }
+    url = wandb_backend.base_url(base_url)
+    chosen, why = wandb_backend.choose_backend(backend or exp.raw.get("sweep_backend"), url=url)
+    record["backend"], record["backend_reason"] = chosen, why
+    created: list[wandb_backend.CreatedSweep | None] = [None] * len(exp.sweeps)
+    if chosen == "wandb":
+        entity = str(exp.raw.get("entity") or entity or "") or None
+        project = str(exp.raw.get("project") or project or exp.name)
+        configs = [wandb_config(exp.name, spec.tags, spec.config) for spec in exp.sweeps]
+        if not dry_run:
+            key = wandb_backend.require_api_key(url)
+            made = wandb_backend.create_wandb_sweeps(
+                configs, entity=entity, project=project, url=url, api_key=key
+            )
+            created = list(made)
+            entity = made[0].entity if made else entity
+        record.update(entity=entity, project=project, base_url=url)
     plan = plan_experiment(exp, default_agents=default_agents)
-    for spec, row in zip(exp.sweeps, plan["sweeps"], strict=True):
+    for i, (spec, row) in enumerate(zip(exp.sweeps, plan["sweeps"], strict=True)):
+        env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
+        remote = created[i]
+        extra: dict[str, Any] = {"experiment": exp.name, "deploy_id": deploy_id}
+        if chosen == "wandb":
+            env.update(WANDB_PROJECT=str(record["project"]))
+            if record["entity"]:
+                env["WANDB_ENTITY"] = str(record["entity"])
+            extra.update(engine="wandb", base_url=url, entity=record["entity"])
+            extra.update(project=record["project"])
+            if remote is not None:
+                extra.update(wandb_name=remote.name, path=remote.path, url=remote.url)
+        extra["run_env"] = env
         meta = sweep_meta(
             config=spec.config,
             name=spec.name,
             tags=spec.tags,
-            extra={
-                "experiment": exp.name,
-                "deploy_id": deploy_id,
-                "run_env": run_env(exp, spec.tags, deploy_id, git.commit, git.remote),
-            },
+            sweep_id=remote.id if remote is not None else None,
+            extra=extra,
         )
         entry: dict[str, Any] = {
             "id": meta["id"],
@@ -89,7 +123,12 @@ def create_sweeps(
             "agents": row["agents"],
             "runs": row["runs"],
             "meta": meta,
+            "backend": chosen,
         }
+        if chosen == "wandb":
+            for key_ in ("entity", "project", "base_url", "path", "url", "wandb_name"):
+                entry[key_] = meta.get(key_)
+            entry["run_env"] = env
         if "local" in clusters:
             entry["dir"] = str(sweep_parent(lab_root) / meta["id"])
             if not dry_run:
@@ -99,6 +138,17 @@ def create_sweeps(
         ledger.append(root, record)
         journal.append_deploy(root, record)
     return record, True
+
+
+def wandb_config(experiment: str, tags: tuple[str, ...], config: dict[str, Any]) -> dict[str, Any]:
+    """The config sent to wandb: named ``<experiment>_<date>_<tags>_<hash>``, the subtest
+    tags in its description (wandb's schema has no ``tags`` key; runs get WANDB_TAGS)."""
+    out = dict(config)
+    out["name"] = wandb_backend.sweep_name(experiment, tags, config)
+    if tags:
+        note = "tags: " + ",".join(tags)
+        out["description"] = f"{out['description']} ({note})" if out.get("description") else note
+    return out
 
 
 def run_env(

@@ -108,6 +108,10 @@ EXTENSIONS: dict[str, tuple[Callable[[Any], Any], str]] = {
 }
 
 
+#: Top-level sweepops settings without a leading ``_`` (kept out of the wandb config).
+TOP_LEVEL_SETTINGS: dict[str, tuple[str, ...]] = {"sweep_backend": ("wandb", "offline", "auto")}
+
+
 def parse_extensions(block: Mapping[Any, Any]) -> dict[str, Any]:
     """The valid extension settings (``_`` keys) of ``block``, parsed. Invalid or unknown
     ones are skipped here; :func:`check_raw` reports them."""
@@ -235,6 +239,9 @@ def _check_unique_names(sweeps: Sequence[SweepSource], problems: ProblemList) ->
 def check_raw(data: dict[Any, Any], problems: ProblemList) -> None:
     """Checks of the file as written: extensions, shorthand, composite structure."""
     _check_extensions(data, (), problems)
+    for key, allowed in TOP_LEVEL_SETTINGS.items():
+        if key in data and data[key] not in allowed:
+            problems.add((key,), f"got {data[key]!r}", ", ".join(allowed))
     if "subtests" in data:
         problems.add(
             ("subtests",),
@@ -610,6 +617,7 @@ def _describe(value: Any) -> str:
 __all__ = [
     "DOCUMENT_KEY",
     "EXTENSIONS",
+    "TOP_LEVEL_SETTINGS",
     "METHODS",
     "SPEC_KEYS",
     "SweepSource",

@@ -52,6 +52,8 @@ def render(**over: Any) -> str:
         "sbatch_extra_directives": [],
         "sbatch_python": "python",
         "sbatch_agent_args": ["--lease", "60"],
+        "sbatch_wandb_max_failures": 3,
+        "sbatch_wandb_env": {},
     }
     values.update(over)
     return env.get_template("agent.sbatch.j2").render(**values)
@@ -175,7 +177,7 @@ def test_odd_names_are_quoted(tmp_path):
 def _run_script(text: str, tmp_path: Path, agent_body: str) -> subprocess.Popen[str]:
     """Run the rendered script outside Slurm with a fake `python` as the agent."""
     bindir = tmp_path / "env" / "bin"
-    bindir.mkdir(parents=True)
+    bindir.mkdir(parents=True, exist_ok=True)
     fake = bindir / "python"
     fake.write_text("#!/bin/bash\n" + agent_body)
     fake.chmod(0o755)
@@ -234,3 +236,51 @@ def test_shard_reaches_the_agent():
     script = render(sbatch_shard="2/3")
     assert "--shard 2/3" in script
     assert "--shard" not in render()
+
+
+def _wandb_script(tmp_path: Path) -> str:
+    sweep = {
+        "id": "sw1",
+        "name": "clean",
+        "agents": 1,
+        "dir": str(tmp_path / "sweep"),
+        "backend": "wandb",
+        "path": "ent/proj/sw1",
+        "base_url": "http://10.0.0.1:8080",
+        "run_env": {"WANDB_TAGS": "a,b c", "WANDB_RUN_GROUP": "d1", "WANDB_GIT_COMMIT": "abc"},
+    }
+    return render(
+        sbatch_sweep=sweep,
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+    )
+
+
+def _fake_wandb(tmp_path: Path, exits: list[int]) -> None:
+    """A `wandb` that, like `wandb agent`, runs `python` from PATH per run and exits 0."""
+    bindir = tmp_path / "env" / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    runs = "\n".join(
+        f"WANDB_RUN_ID=r{i} python -c 'import sys; sys.exit({rc})'" for i, rc in enumerate(exits)
+    )
+    (bindir / "wandb").write_text(
+        '#!/bin/bash\necho "wandb $* tags=$WANDB_TAGS group=$WANDB_RUN_GROUP '
+        'url=$WANDB_BASE_URL flapping=$WANDB_AGENT_DISABLE_FLAPPING"\n' + runs + "\nexit 0\n"
+    )
+    (bindir / "wandb").chmod(0o755)
+
+
+@pytest.mark.parametrize(("exits", "rc"), [([0, 0], 0), ([0, 3], 1), ([2, 2], 1), ([], 0)])
+def test_wandb_agent_job_fails_when_a_run_failed(tmp_path, exits, rc):
+    text = _wandb_script(tmp_path)
+    bash_n(text, tmp_path)
+    assert "sweepops agent" not in text
+    _fake_wandb(tmp_path, exits)
+    real = subprocess.run(["bash", "-c", "command -v python3"], capture_output=True, text=True)
+    proc = _run_script(text, tmp_path, f'exec {real.stdout.strip()} "$@"\n')
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == rc, out
+    assert "wandb agent --max-consecutive-failed-runs 3 ent/proj/sw1" in out
+    assert "tags=a,b c group=d1 url=http://10.0.0.1:8080 flapping=true" in out
+    assert f"runs in this job: {len(exits)}, failed: {sum(e != 0 for e in exits)}" in out

@@ -1,0 +1,66 @@
+"""Creating an experiment's sweeps on wandb (the protocol double, through the real SDK)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sweepops.errors import SweepopsError
+from sweepops.sweeps_create import create_sweeps
+from tests.wandb_double import WandbDouble
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def double(monkeypatch):
+    with WandbDouble() as w:
+        for k, v in w.env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.delenv("WANDB_ENTITY", raising=False)
+        yield w
+
+
+def test_composite_makes_one_wandb_sweep_per_subtest(repo, double):
+    record, changed = create_sweeps(
+        "composite", root=repo, clusters=("atlas",), backend="wandb", project="proj"
+    )
+    assert changed and record["backend"] == "wandb" and record["project"] == "proj"
+    assert record["entity"] == "sweepops-test"
+    by_name = {s["name"]: s for s in record["sweeps"]}
+    assert set(by_name) == {"composite_clean", "composite_noisy-regularised"}
+    for s in record["sweeps"]:
+        remote = double.sweeps[s["id"]]
+        assert remote.config["name"] == s["wandb_name"]
+        assert s["wandb_name"].startswith("composite_") and "-".join(s["tags"]) in s["wandb_name"]
+        assert s["url"].endswith(f"/sweepops-test/proj/sweeps/{s['id']}")
+        assert s["path"] == f"sweepops-test/proj/{s['id']}"
+        assert s["run_env"]["WANDB_TAGS"] == ",".join(s["tags"])
+        assert s["run_env"]["WANDB_RUN_GROUP"] == record["deploy_id"]
+        assert s["meta"]["engine"] == "wandb"
+    assert by_name["composite_noisy-regularised"]["tags"] == ["noisy", "regularised"]
+    ledger = (repo / ".sweepops" / "ledger.jsonl").read_text()
+    assert double.api_key not in ledger
+    assert json.loads(ledger.splitlines()[0])["backend"] == "wandb"
+
+
+def test_auto_picks_wandb_with_a_key_and_offline_without(repo, double, monkeypatch):
+    record, _ = create_sweeps("base", root=repo, clusters=("atlas",), dry_run=True)
+    assert record["backend"] == "wandb" and "auto" in record["backend_reason"]
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setenv("NETRC", str(repo / "no-netrc"))
+    monkeypatch.setenv("HOME", str(repo))
+    record, _ = create_sweeps("base", root=repo, clusters=("atlas",), dry_run=True)
+    assert record["backend"] == "offline" and "no wandb API key" in record["backend_reason"]
+    with pytest.raises(SweepopsError, match="needs an API key"):
+        create_sweeps("base", root=repo, clusters=("atlas",), backend="wandb")
+    assert not double.sweeps
+
+
+def test_wrong_entity_creates_nothing(repo, double):
+    with pytest.raises(SweepopsError, match="entity nobody not found") as err:
+        create_sweeps("composite", root=repo, clusters=("atlas",), backend="wandb", entity="nobody")
+    assert "no sweep was created" in str(err.value) and double.api_key not in str(err.value)
+    assert not double.sweeps
+    assert not (repo / ".sweepops" / "ledger.jsonl").exists()
