@@ -15,7 +15,7 @@ from . import ledger
 from .errors import SweepopsError
 
 #: Modules under sweepops/ that add sub-commands through register(subparsers).
-PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli")
+PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -125,9 +125,10 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
     deploy = ledger.find_deploy(root, deploy_id)
     assert deploy is not None
     sweeps = [OfflineSweep(d) for d in _sweep_dirs(deploy)]
+    from .progress import Progress
+
     start = time.monotonic()
-    interactive = sys.stdout.isatty()
-    last = ""
+    bar = Progress("waiting", stream=sys.stdout)
     while True:
         alive = sum(len(running_agents(s)) for s in sweeps)
         counts = [s.progress() for s in sweeps]
@@ -136,25 +137,21 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
         running = sum(int(c["running"] or 0) for c in counts)
         totals = [c["total"] for c in counts]
         total = "?" if any(t is None for t in totals) else str(sum(int(t or 0) for t in totals))
-        line = (
-            f"waiting: {done}/{total} runs done, {failed} failed, {running} running, {alive} agents"
+        bar.update(
+            done,
+            total=None if total == "?" else int(total),
+            message=f"runs done, {failed} failed, {running} running, {alive} agents",
         )
-        if interactive:
-            print("\r" + line.ljust(len(last)), end="", flush=True)
-        elif line != last:
-            print(line, flush=True)
-        last = line
         if alive == 0:
             break
         if timeout is not None and time.monotonic() - start > timeout:
-            print()
+            bar.close()
             raise SweepopsError(
                 f"gave up waiting after {timeout:.0f}s; the agents keep running",
                 hint=f"check `sweepops status {deploy['experiment']}`",
             )
         time.sleep(1.0)
-    if interactive:
-        print()
+    bar.close()
     rows, metric = collect_rows(_sweep_dirs(deploy))
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
@@ -169,11 +166,16 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     from . import journal
+    from .fetch import fetch_warnings, gather
     from .report_cli import report_dir
-    from .results import collect_rows, format_table, write_csv
+    from .results import format_table, write_csv
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
-    rows, metric = collect_rows(_sweep_dirs(deploy))
+    rows, metric, fetched = gather(
+        args.root, deploy, inventory=args.inventory, fetch_remote=not args.no_fetch
+    )
+    for warning in fetch_warnings(fetched):
+        print(f"sweepops: {warning}", file=sys.stderr)
     page = report_dir(args.root, deploy) / "index.html"
     journal.record_outcome(args.root, deploy, rows, metric, report=page if page.exists() else None)
     if args.csv:
@@ -351,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     sp.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV (-: stdout)")
     sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    sp.add_argument(
+        "--no-fetch", action="store_true", help="use the cached cluster records; ask no cluster"
+    )
 
     sp = add("status", cmd_status, "progress of an experiment's sweeps, here and on clusters")
     sp.add_argument("exp", nargs="?")

@@ -18,17 +18,21 @@ def report_dir(root: Path, deploy: dict[str, Any]) -> Path:
     return root / ".sweepops" / "reports" / f"{deploy['experiment']}-{deploy['deploy_id']}"
 
 
-def _rows_of(deploy: dict[str, Any], *, history: bool) -> tuple[list[dict[str, Any]], Any]:
-    from .results import collect_rows
+def _rows_of(
+    root: Path, deploy: dict[str, Any], *, history: bool, inventory: list[str] | None = None
+) -> tuple[list[dict[str, Any]], Any]:
+    """Rows of every run of the deploy: local sweeps and, fetched, those on its clusters."""
+    from .fetch import fetch_warnings, gather
 
-    dirs = _sweep_dirs(deploy)
-    if not dirs:
+    rows, metric, fetched = gather(root, deploy, history=history, inventory=inventory)
+    for warning in fetch_warnings(fetched):
+        print(f"sweepops: {warning}", file=sys.stderr)
+    if not rows and not _sweep_dirs(deploy) and not fetched:
         raise SweepopsError(
-            f"deploy {deploy['deploy_id']} has no sweep on this machine",
-            hint="its sweeps ran on clusters; `sweepops status "
-            f"{deploy['experiment']}` shows their progress",
+            f"deploy {deploy['deploy_id']} has no sweep on this machine or any cluster",
+            hint=f"`sweepops status {deploy['experiment']}` shows its progress",
         )
-    return collect_rows(dirs, history=history)
+    return rows, metric
 
 
 def _meta_lines(root: Path, deploy: dict[str, Any]) -> list[str]:
@@ -49,7 +53,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import PlotStyle, write_report
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
-    rows, metric = _rows_of(deploy, history=True)
+    rows, metric = _rows_of(args.root, deploy, history=True, inventory=args.inventory)
     out_dir = Path(args.out).resolve() if args.out else report_dir(args.root, deploy)
     style = PlotStyle(width_px=args.width, height_px=args.height)
     page = write_report(
@@ -72,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .results import write_csv
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
-    rows, metric = _rows_of(deploy, history=False)
+    rows, metric = _rows_of(args.root, deploy, history=False, inventory=args.inventory)
     try:
         write_csv(rows, args.csv, metric)
     except BrokenPipeError:  # `sweepops export EXP | head`: the reader has seen enough
@@ -111,6 +115,7 @@ def register(sub: Any) -> None:
     sp.add_argument(
         "--no-journal", action="store_true", help="do not write the outcome into the journal"
     )
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     help_ = "write the results table of an experiment's latest deploy as CSV"
     sp = sub.add_parser("export", help=help_, description=help_)
@@ -121,6 +126,7 @@ def register(sub: Any) -> None:
     sp.add_argument(
         "--no-journal", action="store_true", help="do not write the outcome into the journal"
     )
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     help_ = "add a timestamped note to the journal entry of an experiment's latest deploy"
     sp = sub.add_parser("note", help=help_, description=help_)

@@ -214,19 +214,33 @@ def table_cells(
     run of each subtest with ``*``."""
     params = varied_params(rows)
     multi_sweep = len({r["sweep"] for r in rows}) > 1
-    header = (["sweep"] if multi_sweep else []) + ["run"] + params
+    clusters = any(r.get("cluster") not in (None, "local") for r in rows)
+    acct = any(r.get("job_elapsed") is not None for r in rows)
+    header = (["sweep"] if multi_sweep else []) + ["run"] + (["tags"] if multi_sweep else [])
+    header += (["cluster"] if clusters else []) + params
     if metric:
         goal = "↓" if metric.get("goal", "minimize") == "minimize" else "↑"
         header.append(f"{metric['name']} {goal}")
-    header += ["state", "time", "best"]
+    header += ["state", "time"] + (["job", "job time", "GPU-h", "requeues"] if acct else [])
+    header.append("best")
     lines = []
     for row in rows:
         line = ([row["sweep"]] if multi_sweep else []) + [row["run_id"]]
+        line += [",".join(row.get("tags", [])) or "-"] if multi_sweep else []
+        line += [_fmt(row.get("cluster"))] if clusters else []
         line += [_fmt(row["params"].get(p)) for p in params]
         if metric:
             line.append(_fmt(row.get("metric")))
         dur = row.get("duration")
         line += [row["state"], f"{dur:.1f}s" if isinstance(dur, (int, float)) else "-"]
+        if acct:
+            elapsed = row.get("job_elapsed")
+            line += [
+                _fmt(row.get("job")),
+                f"{elapsed}s" if elapsed is not None else "-",
+                _fmt(row.get("gpu_hours")),
+                _fmt(row.get("requeues")),
+            ]
         line.append("*" if row.get("best") else "")
         lines.append(line)
     return header, lines
@@ -247,7 +261,25 @@ def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> s
 
 # ---------------------------------------------------------------------- CSV
 _FIXED_COLUMNS = ("sweep", "sweep_id", "subtest", "tags", "run_id", "state", "best")
-_TAIL_COLUMNS = ("exit_code", "duration", "attempts", "host", "slurm_job_id", "log")
+_TAIL_COLUMNS = (
+    "exit_code",
+    "duration",
+    "attempts",
+    "host",
+    "cluster",
+    "commit",
+    "slurm_job_id",
+    # Slurm accounting of the run's job task (sweepops.fetch.join_acct), where it exists.
+    "job_state",
+    "job_elapsed",
+    "job_max_rss",
+    "job_exit_code",
+    "requeues",
+    "gpus",
+    "gpu_hours",
+    "job_gpu_hours",
+    "log",
+)
 
 
 def _csv_value(value: Any) -> Any:

@@ -1,0 +1,237 @@
+"""``sweepops reproduce RUN_ID``: run one finished run again, exactly, on a cluster.
+
+The run is found in the local sweeps of the ledger's deploys or in the cluster records that
+``sweepops results`` fetched (``.sweepops/cache/HOST/SWEEP/runs/RUN.json``). Its copy is a
+new one-run offline sweep: the original sweep's config with every parameter fixed to the
+run's value (``value``, method grid), submitted by ``playbooks/reproduce.yml`` with the
+same code snapshot (``LAB/code/KEY``), agent package (``LAB/agent/HASH``) and env prefix the
+original deploy recorded. It refuses when the snapshot or agent is gone from the cluster, or
+when the env's package-list hash recorded for that cluster has changed since the deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import ledger
+from .errors import SweepopsError
+
+
+@dataclass
+class Found:
+    """A run of a deploy: its record, its sweep entry, and where it ran (``local`` or host)."""
+
+    deploy: dict[str, Any]
+    sweep: dict[str, Any]
+    record: dict[str, Any]
+    cluster: str
+
+
+def find_run(root: Path, run_id: str) -> Found:
+    """The run ``run_id`` in the newest deploy that has it (local sweeps, then the cache)."""
+    from .fetch import cache_root
+
+    for deploy in reversed([r for r in ledger.records(root) if "sweeps" in r]):
+        for sweep in deploy["sweeps"]:
+            places = [("local", Path(sweep["dir"]))] if sweep.get("dir") else []
+            places += [
+                (p.name, p / sweep["id"]) for p in sorted(cache_root(root).glob("*")) if p.is_dir()
+            ]
+            for cluster, path in places:
+                rec_path = path / "runs" / f"{run_id}.json"
+                if rec_path.is_file():
+                    record = json.loads(rec_path.read_text())
+                    return Found(deploy, sweep, record, cluster)
+    raise SweepopsError(
+        f"no run {run_id} in the deploys of {ledger.ledger_path(root)}",
+        hint="runs on clusters are known once fetched: run `sweepops results EXP` first",
+    )
+
+
+def one_run_config(config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The sweep config that runs exactly ``params`` once (grid of single ``value``s)."""
+    out = {k: v for k, v in config.items() if k not in ("run_cap", "early_terminate")}
+    out["method"] = "grid"
+    out["parameters"] = {
+        k: (v if isinstance(v, dict) and "value" in v else {"value": v}) for k, v in params.items()
+    }
+    return out
+
+
+def env_hashes(root: Path, deploy_id: str, host: str, prefix: str) -> tuple[str | None, str | None]:
+    """(hash at deploy time, latest hash) of the package list of env ``prefix`` on ``host``,
+    from the ledger's ``env`` events (written by ``sweepops provision``); None if none."""
+    at_deploy = latest = None
+    seen_deploy = False
+    for rec in ledger.records(root):
+        if rec.get("deploy_id") == deploy_id and "sweeps" in rec:
+            seen_deploy = True
+        env = rec.get("env") or {}
+        if rec.get("event") == "env" and rec.get("host") == host and env.get("prefix") == prefix:
+            latest = env.get("lock_sha256")
+            if not seen_deploy:
+                at_deploy = latest
+    return at_deploy, latest
+
+
+def plan(root: Path, run_id: str, cluster: str | None) -> dict[str, Any]:
+    """What to submit: the new deploy record (one sweep) and the target's submission info.
+    Raises SweepopsError when the run cannot be reproduced as recorded."""
+    from .offline_sweep import new_id, sweep_meta
+
+    found = find_run(root, run_id)
+    if found.record.get("state") != "finished":
+        raise SweepopsError(f"run {run_id} is {found.record.get('state')}, not finished")
+    submitted = ledger.submissions(root, found.deploy["deploy_id"])
+    host = cluster or (found.cluster if found.cluster != "local" else None)
+    if host is None:
+        raise SweepopsError(
+            f"run {run_id} ran on this machine; name a cluster with --cluster HOST",
+        )
+    origin = submitted.get(found.cluster) or submitted.get(host)
+    if origin is None:
+        raise SweepopsError(
+            f"deploy {found.deploy['deploy_id']} recorded no code snapshot on a cluster",
+            hint="reproduce needs the snapshot a cluster deploy made (LAB/code/KEY)",
+        )
+    notes = []
+    prefix = origin.get("env_prefix") or ""
+    at_deploy, latest = env_hashes(root, found.deploy["deploy_id"], host, prefix)
+    if at_deploy is None:
+        notes.append(
+            f"no env hash was recorded for {prefix or 'the env'} on {host} at deploy time; "
+            "proceeding with the same env prefix"
+        )
+    elif latest != at_deploy:
+        raise SweepopsError(
+            f"the env {prefix} on {host} changed since deploy {found.deploy['deploy_id']}: "
+            f"package-list hash {at_deploy[:12]} then, {str(latest)[:12]} now",
+            hint="the run would not be exact; restore the env or re-run the experiment",
+        )
+    meta = found.sweep["meta"]
+    repro_id = f"reproduce-{time.strftime('%Y%m%d-%H%M%S')}-{new_id(4)}"
+    extra = {k: v for k, v in meta.items() if k not in ("id", "name", "tags", "config")}
+    extra.update({"deploy_id": repro_id, "reproduces": run_id})
+    new_meta = sweep_meta(
+        config=one_run_config(meta["config"], found.record["params"]),
+        name=f"{found.sweep['name']}-reproduce",
+        tags=[*meta.get("tags", []), "reproduce"],
+        extra=extra,
+    )
+    deploy = {
+        "deploy_id": repro_id,
+        "experiment": found.deploy["experiment"],
+        "commit": found.deploy.get("commit"),
+        "reproduces": {"run_id": run_id, "deploy_id": found.deploy["deploy_id"]},
+        "time": time.time(),
+        "sweeps": [
+            {
+                "id": new_meta["id"],
+                "name": new_meta["name"],
+                "tags": new_meta["tags"],
+                "agents": 1,
+                "runs": 1,
+                "meta": new_meta,
+            }
+        ],
+    }
+    return {
+        "found": found,
+        "host": host,
+        "deploy": deploy,
+        "snapshot_key": Path(origin["snapshot_dir"]).name,
+        "agent_key": Path(origin["agent_dir"]).name,
+        "env_prefix": prefix,
+        "notes": notes,
+    }
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .fetch import gather
+    from .playbook import collect
+
+    p = plan(args.root, args.run_id, args.cluster)
+    for note in p["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    deploy, host = p["deploy"], p["host"]
+    extravars = {
+        "sweepops_target": host,
+        "sweepops_deploy": deploy,
+        "snapshot_key": p["snapshot_key"],
+        "agent_key": p["agent_key"],
+        **({"env_prefix": p["env_prefix"]} if p["env_prefix"] else {}),
+    }
+    res = collect(args.root, "playbooks/reproduce.yml", extravars, inventory=args.inventory).get(
+        host
+    )
+    if not res or res.get("failed"):
+        msg = (res or {}).get("msg") or f"{host} did not answer (is it in the inventory?)"
+        raise SweepopsError(f"could not submit the reproduction on {host}: {msg}")
+    info = res["submission"]
+    ledger.append(args.root, deploy)
+    ledger.record_submission(args.root, deploy["deploy_id"], {host: info})
+    found = p["found"]
+    print(
+        f"reproducing run {args.run_id} (sweep {found.sweep['name']}, deploy "
+        f"{found.deploy['deploy_id']}) on {host}: snapshot {info['snapshot_dir']}, "
+        f"job {next(iter(info['jobs'].values()), '-')}, deploy {deploy['deploy_id']}"
+    )
+    if not args.wait:
+        print(f"results: sweepops results {deploy['experiment']} --deploy {deploy['deploy_id']}")
+        return 0
+    from .progress import Progress
+
+    bar = Progress("reproduce", 1)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        rows, _metric, _ = gather(
+            args.root,
+            deploy,
+            inventory=args.inventory,
+            progress=Progress("fetch", stream=io.StringIO(), tty=False),
+        )
+        done = [r for r in rows if r["state"] in ("finished", "failed", "crashed")]
+        bar.update(len(done), message=f"run(s) done on {host}")
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    bar.close()
+    if not done:
+        raise SweepopsError(f"the reproduction did not finish in {args.timeout:.0f}s")
+    metric_name = (found.sweep["meta"]["config"].get("metric") or {}).get("name")
+    from .results import lookup
+
+    before = lookup(found.record.get("summary") or {}, metric_name) if metric_name else None
+    after = lookup(done[0]["summary"], metric_name) if metric_name else None
+    out = {
+        "run_id": args.run_id,
+        "reproduction": done[0]["run_id"],
+        "state": done[0]["state"],
+        "metric": metric_name,
+        "original": before,
+        "reproduced": after,
+        "same": before == after,
+    }
+    print(json.dumps(out) if args.json else f"{metric_name}: {before} then, {after} now")
+    return 0 if done[0]["state"] == "finished" else 1
+
+
+def register(sub: Any) -> None:
+    help_ = "re-run one finished run exactly (same code snapshot, parameters, env) on a cluster"
+    sp = sub.add_parser("reproduce", help=help_, description=help_)
+    sp.set_defaults(func=cmd_reproduce)
+    sp.add_argument("run_id")
+    sp.add_argument(
+        "--cluster", default=None, help="inventory host to run on (default: where it ran)"
+    )
+    sp.add_argument("--wait", action="store_true", help="wait and compare the metric")
+    sp.add_argument("--timeout", type=float, default=600.0, help="seconds to --wait at most")
+    sp.add_argument("--json", action="store_true", help="with --wait: print the comparison as JSON")
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")

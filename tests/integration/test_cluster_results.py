@@ -1,0 +1,109 @@
+"""Results from two real Slurm clusters: one deploy split over atlas and babel, fetched over
+ssh into one table with the clusters' names and their Slurm accounting; fetching again only
+transfers the records that changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clusterlib import Cluster
+from tests.conftest import agent_env
+
+pytestmark = [pytest.mark.cluster, pytest.mark.integration]
+
+
+def sweepops(repo: Path, clusters: list[Cluster], *args: str, timeout: float = 300):
+    inventory = os.pathsep.join(str(c.inventory) for c in clusters)
+    env = agent_env(SWEEPOPS_INVENTORY=inventory, ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "sweepops", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def finished(cluster: Cluster, sweep_id: str) -> int:
+    runs = (cluster.cluster_lab / "sweeps" / sweep_id / "runs").glob("*.json")
+    return sum(json.loads(p.read_text())["state"] == "finished" for p in runs)
+
+
+def cached(repo: Path) -> dict[str, int]:
+    """Inode of every cached run record: rsync writes a transferred file anew."""
+    root = repo / ".sweepops" / "cache"
+    return {str(p.relative_to(root)): p.stat().st_ino for p in root.glob("*/*/runs/*.json")}
+
+
+def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
+    both = [cluster, cluster2]
+    proc = sweepops(repo, both, "deploy", "base", "-e", "clusters=atlas,babel")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    deploy = next(
+        r
+        for r in map(json.loads, (repo / ".sweepops" / "ledger.jsonl").read_text().splitlines())
+        if "event" not in r
+    )
+    (sweep,) = deploy["sweeps"]
+    deadline = time.monotonic() + 300
+    while (finished(cluster, sweep["id"]), finished(cluster2, sweep["id"])) != (3, 3):
+        assert time.monotonic() < deadline, "the six runs did not finish in time"
+        time.sleep(1)
+
+    # sacct rows lag the jobs' ends by a few seconds: ask until every row has them.
+    deadline = time.monotonic() + 90
+    while True:
+        res = sweepops(repo, both, "results", "base", "--json")
+        assert res.returncode == 0, res.stderr
+        rows = json.loads(res.stdout)
+        if all(r.get("job_elapsed") is not None for r in rows) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert len(rows) == 6 and {r["state"] for r in rows} == {"finished"}
+    assert {r["cluster"] for r in rows} == {"atlas-login", "babel-login"}
+    assert sum(r["cluster"] == "atlas-login" for r in rows) == 3
+    for row in rows:
+        assert row["commit"] == deploy["commit"]
+        assert row["job"].startswith(str(row["slurm"]["array_job_id"]) + "_")
+        assert row["job_state"] == "COMPLETED" and row["job_exit_code"] == "0:0"
+        assert row["job_elapsed"] >= 0 and row["requeues"] == 0
+        assert row["gpus"] == 1  # gres gpu:1 per agent in the test clusters' settings
+        assert row["gpu_hours"] == pytest.approx(row["duration"] / 3600)
+    metrics = [r["metric"] for r in rows]
+    assert metrics == sorted(metrics) and rows[0]["best"]
+    # The table and the CSV carry the same.
+    table = sweepops(repo, both, "results", "base")
+    assert "atlas-login" in table.stdout and "babel-login" in table.stdout
+    assert "GPU-h" in table.stdout, table.stdout
+    csv = sweepops(repo, both, "export", "base", "--no-journal")
+    header = csv.stdout.splitlines()[0].split(",")
+    assert {"cluster", "commit", "job_elapsed", "gpu_hours", "requeues"} <= set(header)
+
+    # Fetching again transfers nothing; after one record changed, exactly that one.
+    before = cached(repo)
+    assert len(before) == 6
+    again = sweepops(repo, both, "results", "base", "--json")
+    assert again.returncode == 0, again.stderr
+    assert cached(repo) == before
+    assert "atlas-login: 0 record(s) transferred" in again.stderr, again.stderr
+    assert "babel-login: 0 record(s) transferred" in again.stderr
+    record = next((cluster.cluster_lab / "sweeps" / sweep["id"] / "runs").glob("*.json"))
+    data = json.loads(record.read_text())
+    data["summary"]["note"] = "changed"
+    record.write_text(json.dumps(data))
+    third = sweepops(repo, both, "results", "base", "--json")
+    assert "atlas-login: 1 record(s) transferred" in third.stderr, third.stderr
+    after = cached(repo)
+    assert [k for k in after if after[k] != before[k]] == [
+        f"atlas-login/{sweep['id']}/runs/{record.name}"
+    ]
+    changed = next(r for r in json.loads(third.stdout) if r["run_id"] == data["id"])
+    assert changed["summary"]["note"] == "changed"
