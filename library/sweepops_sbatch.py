@@ -7,8 +7,9 @@ DOCUMENTATION = r"""
 module: sweepops_sbatch
 short_description: Submit a sweep's agent job array to Slurm, at most once
 description:
-  - Writes the batch script to C(DEST/SWEEP_ID.sbatch) (changed only if its content differs),
-    unless I(src) names a script already rendered on the host.
+  - Writes the batch script to C(DEST/SWEEP_ID.sbatch) (mode 0755, changed only if its content
+    differs, with a diff in diff mode), unless I(src) names a script already rendered on the
+    host; creates I(logs_dir) first. One call per sweep does what used to take three tasks.
   - Submits it with C(sbatch --parsable) after writing a record of intent, and records the
     job id in C(DEST/SWEEP_ID.submitted.json). A sweep already submitted is left alone; an
     attempt that crashed between sbatch and the record adopts the job carrying the comment
@@ -37,6 +38,10 @@ options:
     description: The sweep's id (names the files, part of the job comment).
     type: str
     required: true
+  logs_dir:
+    description: Directory the script's C(--output) goes to (Slurm does not create it);
+      created (mode 0755) before the submission when given.
+    type: path
   validate:
     description: Run C(sbatch --test-only) before a real submission.
     type: bool
@@ -79,6 +84,7 @@ test_only:
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sweepops_slurm import (
@@ -86,20 +92,17 @@ from ansible.module_utils.sweepops_slurm import (
     read_submitted,
     submit_once,
     validate_script,
+    write_script,
 )
 
 
-def _write_if_changed(path: Path, content: str) -> bool:
-    try:
-        if path.read_text() == content:
-            return False
-    except FileNotFoundError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(content)
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
-    return True
+def _diff(script: Path, before: str, after: str) -> dict[str, Any]:
+    return {
+        "before": before,
+        "after": after,
+        "before_header": str(script),
+        "after_header": str(script),
+    }
 
 
 def _validate_unwritten(script: Path, content: str | None, sbatch: str) -> str | None:
@@ -120,6 +123,7 @@ def main() -> None:
             "dest": {"type": "path", "required": True},
             "deploy_id": {"type": "str", "required": True},
             "sweep_id": {"type": "str", "required": True},
+            "logs_dir": {"type": "path"},
             "validate": {"type": "bool", "default": True},
             "sbatch": {"type": "str", "default": "sbatch"},
         },
@@ -135,10 +139,15 @@ def main() -> None:
     done = read_submitted(dest, sweep_id)
 
     if module.check_mode:
+        rewrite = False
+        if p["script_content"] is not None:
+            before = script.read_text() if script.is_file() else ""
+            rewrite = before != p["script_content"]
+            if rewrite and module._diff:
+                result["diff"] = _diff(script, before, p["script_content"])
         if done is not None:
-            module.exit_json(
-                changed=False, job_id=str(done["job_id"]), submitted=True, script=str(script)
-            )
+            result.update(job_id=str(done["job_id"]), submitted=True)
+            module.exit_json(changed=rewrite, **result)
         try:
             result["test_only"] = _validate_unwritten(script, p["script_content"], p["sbatch"])
         except SlurmError as exc:
@@ -147,12 +156,18 @@ def main() -> None:
         module.exit_json(changed=True, **result)
 
     changed = False
+    if p["logs_dir"]:
+        try:
+            os.makedirs(p["logs_dir"], mode=0o755, exist_ok=True)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot create {p['logs_dir']}: {exc}", **result)
     if p["script_content"] is not None:
         try:
-            dest.mkdir(parents=True, exist_ok=True)
-            changed = _write_if_changed(script, p["script_content"])
+            changed, before = write_script(script, p["script_content"])
         except OSError as exc:
             module.fail_json(msg=f"cannot write {script}: {exc}", **result)
+        if changed and module._diff:
+            result["diff"] = _diff(script, before, p["script_content"])
     elif not script.is_file():
         module.fail_json(msg=f"{script}: no such batch script on {os.uname().nodename}", **result)
     try:

@@ -126,6 +126,27 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         os.close(dfd)
 
 
+def write_script(script: Path, content: str, *, mode: int = 0o755) -> tuple[bool, str]:
+    """Write a batch script (atomically, ``mode``) unless it already has ``content``.
+
+    Returns ``(changed, before)``: ``before`` is the previous content ("" when there was none).
+    """
+    script = Path(script)
+    try:
+        before = script.read_text()
+    except FileNotFoundError:
+        before = ""
+    else:
+        if before == content:
+            return False, before
+    script.parent.mkdir(parents=True, exist_ok=True)
+    tmp = script.with_name(f".{script.name}.{os.getpid()}.tmp")
+    tmp.write_text(content)
+    tmp.chmod(mode)
+    os.replace(tmp, script)
+    return True, before
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(Path(path).read_text())

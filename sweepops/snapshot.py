@@ -115,17 +115,17 @@ def _toplevel(code_dir: Path) -> Path:
         raise SweepopsError(
             f"{code_dir}: no such directory", hint="point code_dir at your repository"
         )
-    proc = _git(code_dir, "rev-parse", "--show-toplevel", check=False)
-    if (
-        proc.returncode != 0
-        or _git(code_dir, "rev-parse", "--is-bare-repository").stdout.strip() == b"true"
-    ):
+    # One git call: "true" and the top level inside a work tree; "false" (or an error) in a
+    # bare repository or a .git directory.
+    proc = _git(code_dir, "rev-parse", "--is-inside-work-tree", "--show-toplevel", check=False)
+    inside, _, top_line = proc.stdout.partition(b"\n")
+    if proc.returncode != 0 or inside.strip() != b"true":
         raise SweepopsError(
             f"{code_dir} is not a git work tree; a deploy snapshots a git repository",
             hint="run `git init && git add -A && git commit -m init` there, or set code_dir to "
             "your repository",
         )
-    top = Path(os.fsdecode(proc.stdout.rstrip(b"\n")))
+    top = Path(os.fsdecode(top_line.rstrip(b"\n")))
     if top.resolve() != code_dir.resolve():
         raise SweepopsError(
             f"{code_dir} is inside the git repository {top}, not its top level",
@@ -134,9 +134,13 @@ def _toplevel(code_dir: Path) -> Path:
     return top
 
 
-def _rev(code_dir: Path, rev: str) -> str | None:
-    proc = _git(code_dir, "rev-parse", "-q", "--verify", rev, check=False)
-    return _out(proc) if proc.returncode == 0 else None
+def _head(code_dir: Path) -> tuple[str | None, str | None]:
+    """HEAD's commit and tree in one git call; (None, None) without commits."""
+    proc = _git(code_dir, "rev-parse", "HEAD^{commit}", "HEAD^{tree}", check=False)
+    lines = _out(proc).split()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None, None
+    return lines[0], lines[1]
 
 
 def _empty_tree(code_dir: Path) -> str:
@@ -230,8 +234,7 @@ def snapshot_of(
     code_dir = Path(code_dir)
     _toplevel(code_dir)
     excluded = tuple(exclude)
-    commit = _rev(code_dir, "HEAD^{commit}")
-    head_tree = _rev(code_dir, "HEAD^{tree}") if commit else None
+    commit, head_tree = _head(code_dir)
     with tempfile.TemporaryDirectory(prefix="sweepops-snapshot-") as tmp:
         index = Path(tmp) / "index"
         key = _stage_tree(code_dir, index, head_tree, excluded)
@@ -242,7 +245,8 @@ def snapshot_of(
     if changes and not allow_dirty:
         raise _refusal(code_dir, changes)
     # Entries not on disk (e.g. skip-worktree in a sparse checkout) cannot be synced.
-    files = tuple(f for f in listed if os.path.lexists(code_dir / f))
+    top = os.fspath(code_dir)
+    files = tuple(f for f in listed if os.path.lexists(os.path.join(top, f)))
     diff = ""
     if changes:
         base = head_tree or _empty_tree(code_dir)
