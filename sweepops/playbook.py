@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import SweepopsError
+from .wandb_backend import KEY_FILE_ENV
 
 
 def inventories(root: Path, extra: list[str] | None = None) -> list[str]:
@@ -25,6 +29,24 @@ def _private_dir(root: Path) -> Path:
     private = root / ".sweepops" / "runner" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     private.mkdir(parents=True, exist_ok=True)
     return private
+
+
+@contextlib.contextmanager
+def _key_out_of_environ() -> Iterator[None]:
+    key = os.environ.pop("WANDB_API_KEY", None)
+    if not key:
+        yield
+        return
+    fd, path = tempfile.mkstemp(prefix="sweepops-wandb-")  # mode 600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        os.environ[KEY_FILE_ENV] = path
+        yield
+    finally:
+        os.environ.pop(KEY_FILE_ENV, None)
+        os.environ["WANDB_API_KEY"] = key
+        os.unlink(path)
 
 
 def run_playbook(
@@ -69,7 +91,10 @@ def run_playbook(
         "quiet": False,
     }
     kwargs["inventory"] = inventories(root, inventory)
-    result = ansible_runner.run(**kwargs)
+    # ansible-runner writes its whole environment to artifacts/command: the wandb API key
+    # goes to the playbook's modules through a private file instead, deleted afterwards.
+    with _key_out_of_environ():
+        result = ansible_runner.run(**kwargs)
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
     return int(result.rc)

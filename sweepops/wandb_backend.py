@@ -33,6 +33,9 @@ from .errors import SweepopsError
 BACKENDS = ("wandb", "offline", "auto")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 _RESULT = "SWEEPOPS_WANDB_RESULT "
+#: A file holding the key, set by sweepops.playbook instead of WANDB_API_KEY (which
+#: ansible-runner would write into its artifacts).
+KEY_FILE_ENV = "SWEEPOPS_WANDB_KEY_FILE"
 
 
 def base_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -54,6 +57,13 @@ def find_api_key(
     env = os.environ if env is None else env
     if env.get("WANDB_API_KEY"):
         return env["WANDB_API_KEY"]
+    if env.get(KEY_FILE_ENV):
+        try:
+            key = Path(env[KEY_FILE_ENV]).read_text().strip()
+        except OSError:
+            key = ""
+        if key:
+            return key
     path = netrc_path or Path(env.get("NETRC") or Path.home() / ".netrc")
     try:
         auth = netrc.netrc(str(path)).authenticators(netrc_machine(url))

@@ -55,3 +55,11 @@ def test_sweep_name_and_url():
     assert sweep_name("b", (), {"a": 1}) != sweep_name("b", (), {"a": 2})
     assert app_url("https://api.wandb.ai") == "https://wandb.ai"
     assert sweep_url("http://127.0.0.1:5", "e", "p", "s1") == "http://127.0.0.1:5/e/p/sweeps/s1"
+
+
+def test_key_from_the_private_key_file(tmp_path):
+    from sweepops.wandb_backend import KEY_FILE_ENV
+
+    path = tmp_path / "k"
+    path.write_text(KEY + "\n")
+    assert find_api_key("http://h", env={KEY_FILE_ENV: str(path)}, netrc_path=tmp_path / "n") == KEY
