@@ -65,61 +65,10 @@ home:
   type: str
 """
 
-import hashlib
-import json
 import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
-
-TOP_EXCLUDES = ("pkgs",)
-DIR_EXCLUDES = ("__pycache__",)
-SUFFIX_EXCLUDES = (".pyc",)
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def manifest(root, content=False):
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        keep = []
-        for d in sorted(dirnames):
-            full = os.path.join(dirpath, d)
-            if d in DIR_EXCLUDES or (rel_dir == "." and d in TOP_EXCLUDES):
-                continue
-            if os.path.islink(full):
-                filenames.append(d)
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in filenames:
-            if name.endswith(SUFFIX_EXCLUDES):
-                continue
-            full = os.path.join(dirpath, name)
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                out.append((rel, "l", 0, os.readlink(full), False))
-            elif stat.S_ISREG(st.st_mode):
-                stamp = _sha256(full) if content else str(int(st.st_mtime))
-                out.append((rel, "f", st.st_size, stamp, bool(st.st_mode & 0o111)))
-    out.sort()
-    return out
-
-
-def digest(entries):
-    h = hashlib.sha256()
-    for e in entries:
-        h.update(json.dumps(list(e), separators=(",", ":")).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+from ansible.module_utils.sweepops_manifest import digest, manifest
 
 
 def main():

@@ -1,0 +1,1 @@
+../sweepops/manifest.py
