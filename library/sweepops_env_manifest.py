@@ -103,7 +103,7 @@ def main():
     }
     if result["exists"]:
         try:
-            entries = manifest(prefix, module.params["content"])
+            entries = manifest(prefix, content=module.params["content"])
         except OSError as exc:
             module.fail_json(msg=f"cannot read {prefix}: {exc}", **result)
         result["digest"] = digest(entries)
