@@ -145,7 +145,8 @@ def test_readme_command_one_in_a_fresh_clone(tmp_path):
         i for i, line in enumerate(lines) if line.startswith("run ") and "val_loss" in line
     )
     rows = lines[header + 2 : header + 8]
-    assert len(rows) == 6 and all(row.split()[-2] == "finished" for row in rows)
+    assert len(rows) == 6 and all("finished" in row.split() for row in rows)
+    assert rows[0].rstrip().endswith("*")  # the best run, first and marked
 
 
 def test_agents_are_detached_and_cancel_requeues_their_runs(repo):
