@@ -27,6 +27,9 @@ options:
     type: list
     elements: str
     default: []
+  wandb_path:
+    description: ENTITY/PROJECT/ID of a wandb sweep; the agents are then C(wandb agent).
+    type: str
 author: sweepops
 """
 
@@ -50,6 +53,7 @@ def main() -> None:
             "count": {"type": "int", "required": True},
             "code_dir": {"type": "path", "required": True},
             "agent_args": {"type": "list", "elements": "str", "default": []},
+            "wandb_path": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -67,7 +71,11 @@ def main() -> None:
             module.exit_json(changed=not started, agents=started)
         sweep = OfflineSweep(p["sweep_dir"])
         agents, changed = start_agents(
-            sweep, p["count"], code_dir=Path(p["code_dir"]), agent_args=p["agent_args"]
+            sweep,
+            p["count"],
+            code_dir=Path(p["code_dir"]),
+            agent_args=p["agent_args"],
+            wandb_path=p["wandb_path"],
         )
     except SweepopsError as exc:
         module.fail_json(msg=str(exc))

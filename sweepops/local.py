@@ -33,8 +33,14 @@ def start_agents(
     code_dir: Path,
     agent_args: list[str] | None = None,
     python: str = sys.executable,
+    wandb_path: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Start ``count`` agents for ``sweep`` unless already started. Returns (records, changed)."""
+    """Start ``count`` agents for ``sweep`` unless already started. Returns (records, changed).
+
+    With ``wandb_path`` (ENTITY/PROJECT/ID of a wandb sweep) the agents are the real
+    ``wandb agent``, with the sweep's run metadata (tags, group, commit) in their environment;
+    otherwise they are sweepops' offline agents on the sweep directory.
+    """
     existing = agent_records(sweep)
     if existing:
         return existing, False
@@ -42,12 +48,28 @@ def start_agents(
     # The runs use `python` from PATH, as wandb agent does: put this interpreter's
     # environment first, as if it were activated.
     env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")
+    if wandb_path:
+        from .wandb_backend import KEY_FILE_ENV, base_url, find_api_key
+
+        for key, value in (sweep.meta.get("run_env") or {}).items():
+            env.setdefault(key, str(value))
+        # The key reaches this process through a temporary file (kept out of Ansible's
+        # recorded environment); the agents outlive it, so they get the key itself.
+        api_key = find_api_key(base_url(sweep.meta.get("base_url")))
+        env.pop(KEY_FILE_ENV, None)
+        if api_key:
+            env["WANDB_API_KEY"] = api_key
+        if sweep.meta.get("base_url"):
+            env["WANDB_BASE_URL"] = str(sweep.meta["base_url"])
     records = []
     for k in range(1, count + 1):
         log = sweep.path / "agents" / f"local-{k}.log"
-        argv = [python, "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(code_dir)]
-        argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit")]
-        argv += agent_args or []
+        if wandb_path:
+            argv = [python, "-m", "wandb", "agent", wandb_path]
+        else:
+            argv = [python, "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(code_dir)]
+            argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit")]
+            argv += agent_args or []
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 argv,
@@ -84,6 +106,6 @@ def running_agents(sweep: OfflineSweep) -> list[dict[str, Any]]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(sweep.path).encode() in cmdline:
-            alive.append(rec)
+        if [os.fsencode(a) for a in rec["argv"]] == cmdline[: len(rec["argv"])]:
+            alive.append(rec)  # the pid is still our agent, not a recycled one
     return alive

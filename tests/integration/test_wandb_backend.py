@@ -64,3 +64,55 @@ def test_wrong_entity_creates_nothing(repo, double):
     assert "no sweep was created" in str(err.value) and double.api_key not in str(err.value)
     assert not double.sweeps
     assert not (repo / ".sweepops" / "ledger.jsonl").exists()
+
+
+def test_local_executor_runs_the_real_wandb_agent(repo, double):
+    """On this machine with the wandb backend, the local agents are `wandb agent`: the runs
+    get the parameters the server handed out and carry the commit, tags and deploy group."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import agent_env
+
+    env = agent_env(**double.env(), ANSIBLE_NOCOLOR="1")
+    env.pop("WANDB_ENTITY", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweepops",
+            "deploy",
+            "composite",
+            "-e",
+            "sweep_backend=wandb",
+            "-e",
+            "wandb_project=proj",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    record = json.loads((repo / ".sweepops" / "ledger.jsonl").read_text().splitlines()[0])
+    assert record["backend"] == "wandb"
+    expected = {s["id"]: s["runs"] for s in record["sweeps"]}
+    deadline = time.monotonic() + 240
+    while True:
+        finished = {
+            sid: [r for r in double.sweep_runs(sid) if r.state == "finished"] for sid in expected
+        }
+        if all(len(finished[sid]) == n for sid, n in expected.items()):
+            break
+        assert time.monotonic() < deadline, {sid: len(v) for sid, v in finished.items()}
+        time.sleep(1)
+    for s in record["sweeps"]:
+        handed = double.handed_out(s["id"])
+        for run in finished[s["id"]]:
+            for key, value in handed[run.name].items():
+                assert run.config[key] == value
+            assert run.tags == s["tags"]
+            assert run.group == record["deploy_id"]
+            assert run.commit == record["commit"]
