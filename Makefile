@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 example: setup
-	$(VENV)/bin/sweepops deploy base.yml --wait --timeout 600
+	$(VENV)/bin/sweepops deploy base.yml -e sweep_backend=offline --wait --timeout 600
 
 test: setup
 	$(PY) -m pytest tests
