@@ -91,7 +91,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         )
         return rc
     if args.wait and not args.check:
-        return _wait_and_show(args.root, deploy_id, timeout=args.timeout)
+        return _wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0
 
 
@@ -118,10 +118,15 @@ def _sweep_dirs(deploy: dict[str, Any]) -> list[Path]:
     return [Path(s["dir"]) for s in deploy["sweeps"] if s.get("dir")]
 
 
-def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
+def _wait_and_show(
+    root: Path, deploy_id: str, timeout: float | None, inventory: list[str] | None = None
+) -> int:
+    """Wait until the deploy's agents are done — here and on every cluster it was submitted
+    to — then fetch and print every run, best first. Exit 1 if a run did not finish."""
+    from .fetch import gather
     from .local import running_agents
     from .offline_sweep import OfflineSweep
-    from .results import collect_rows, format_table
+    from .results import format_table
 
     deploy = ledger.find_deploy(root, deploy_id)
     assert deploy is not None
@@ -153,7 +158,9 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
             )
         time.sleep(1.0)
     bar.close()
-    rows, metric = collect_rows(_sweep_dirs(deploy))
+    if ledger.submissions(root, deploy_id):
+        _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+    rows, metric, _ = gather(root, deploy, inventory=inventory)
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
     if bad:
@@ -163,6 +170,51 @@ def _wait_and_show(root: Path, deploy_id: str, timeout: float | None) -> int:
         )
         return 1
     return 0
+
+
+def _wait_for_clusters(
+    root: Path,
+    deploy: dict[str, Any],
+    start: float,
+    timeout: float | None,
+    inventory: list[str],
+    poll: float = 5.0,
+) -> None:
+    """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live."""
+    from .progress import Progress
+    from .slurm import FINAL_STATES
+
+    bar = Progress("waiting for the clusters", stream=sys.stdout)
+    try:
+        while True:
+            answers = _ask_clusters(root, deploy, "status", inventory)
+            broken = {h: r.get("msg") for h, r in answers.items() if r.get("failed")}
+            if broken:
+                raise SweepopsError(
+                    f"cannot ask {', '.join(broken)} about the deploy: {list(broken.values())[0]}",
+                    hint=f"the jobs keep running; check `sweepops status {deploy['experiment']}`",
+                )
+            jobs = [j for r in answers.values() for j in r.get("jobs", {}).values()]
+            live = sum(j.get("state") not in FINAL_STATES for j in jobs)
+            runs = [s for r in answers.values() for s in r.get("sweeps", {}).values()]
+            done = sum(int(s.get("finished", 0)) + int(s.get("stopped", 0)) for s in runs)
+            failed = sum(int(s.get("failed", 0)) for s in runs)
+            running = sum(int(s.get("running", 0)) for s in runs)
+            bar.update(
+                done,
+                total=None,
+                message=f"runs done, {failed} failed, {running} running, {live} jobs live",
+            )
+            if jobs and live == 0:
+                return
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise SweepopsError(
+                    f"gave up waiting after {timeout:.0f}s; the jobs keep running",
+                    hint=f"check `sweepops status {deploy['experiment']}`",
+                )
+            time.sleep(poll)
+    finally:
+        bar.close()
 
 
 def cmd_results(args: argparse.Namespace) -> int:
