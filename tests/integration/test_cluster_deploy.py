@@ -368,11 +368,15 @@ def test_cancel_stops_the_jobs_and_the_sweep(repo, cluster):
 
 
 def test_deploy_wait_waits_for_the_cluster_and_prints_its_runs(repo, cluster):
-    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--wait", "--timeout", "300")
+    proc = sweepops(
+        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--wait", "--timeout", "300"
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     assert "waiting for the clusters" in proc.stdout
     lines = proc.stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("run ") and "val_loss" in line)
+    header = next(
+        i for i, line in enumerate(lines) if line.startswith("run ") and "val_loss" in line
+    )
     rows = lines[header + 2 : header + 8]
     assert len(rows) == 6 and all("finished" in row.split() for row in rows)
     assert all("atlas-login" in row for row in rows)
