@@ -43,7 +43,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.clusterlib import CLUSTER_DIR, Cluster, parse_exports, prepare_env  # noqa: E402
+from tests.clusterlib import (  # noqa: E402
+    CLUSTER_DIR,
+    Cluster,
+    cluster_from_exports,
+    parse_exports,
+    prepare_env,
+)
 from tests.conftest import agent_env, copy_repo, git  # noqa: E402
 
 SSH_WRAPPER = """#!/bin/sh
@@ -57,18 +63,7 @@ def up() -> Cluster:
     proc = subprocess.run([CLUSTER_DIR / "up"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         sys.exit(f"tests/cluster/up failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    env = parse_exports(proc.stdout)
-    cluster = Cluster(
-        name=env["SWEEPOPS_TEST_CLUSTER"],
-        host=env["SWEEPOPS_TEST_LOGIN_HOST"],
-        port=int(env["SWEEPOPS_TEST_SSH_PORT"]),
-        user=env["SWEEPOPS_TEST_USER"],
-        password=env["SWEEPOPS_TEST_PASSWORD"],
-        key=Path(env["SWEEPOPS_TEST_KEY"]),
-        lab=Path(env["SWEEPOPS_TEST_LAB"]),
-        state=Path(env["SWEEPOPS_TEST_STATE"]),
-        inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
-    )
+    cluster = cluster_from_exports(parse_exports(proc.stdout))
     prepare_env(cluster)  # env_prefix in the cluster's group_vars, as the tests do
     return cluster
 

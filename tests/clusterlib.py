@@ -80,6 +80,21 @@ def parse_exports(text: str) -> dict[str, str]:
     return env
 
 
+def cluster_from_exports(env: dict[str, str]) -> Cluster:
+    """The cluster described by the export lines of tests/cluster/up (parse_exports)."""
+    return Cluster(
+        name=env["SWEEPOPS_TEST_CLUSTER"],
+        host=env["SWEEPOPS_TEST_LOGIN_HOST"],
+        port=int(env["SWEEPOPS_TEST_SSH_PORT"]),
+        user=env["SWEEPOPS_TEST_USER"],
+        password=env["SWEEPOPS_TEST_PASSWORD"],
+        key=Path(env["SWEEPOPS_TEST_KEY"]),
+        lab=Path(env["SWEEPOPS_TEST_LAB"]),
+        state=Path(env["SWEEPOPS_TEST_STATE"]),
+        inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
+    )
+
+
 def start_cluster(name: str) -> Iterator[Cluster]:
     """Start (or reuse) cluster NAME; stop it afterwards only if this started it."""
     if os.geteuid() != 0:
@@ -94,17 +109,7 @@ def start_cluster(name: str) -> Iterator[Cluster]:
             subprocess.run([CLUSTER_DIR / "down", name], capture_output=True, timeout=120)
         pytest.fail(f"tests/cluster/up {name} failed ({up.returncode}):\n{up.stderr[-4000:]}")
     env = parse_exports(up.stdout)
-    c = Cluster(
-        name=env["SWEEPOPS_TEST_CLUSTER"],
-        host=env["SWEEPOPS_TEST_LOGIN_HOST"],
-        port=int(env["SWEEPOPS_TEST_SSH_PORT"]),
-        user=env["SWEEPOPS_TEST_USER"],
-        password=env["SWEEPOPS_TEST_PASSWORD"],
-        key=Path(env["SWEEPOPS_TEST_KEY"]),
-        lab=Path(env["SWEEPOPS_TEST_LAB"]),
-        state=Path(env["SWEEPOPS_TEST_STATE"]),
-        inventory=Path(env["SWEEPOPS_TEST_INVENTORY"]),
-    )
+    c = cluster_from_exports(env)
     prepare_env(c)
     yield c
     if not was_up:
