@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from . import wandbfile
-from .command import build_command
+from .command import build_command, macro_values, needs_args_json_file
 from .offline_sweep import (
     DEFAULT_LEASE_SECONDS,
     FAILED,
@@ -187,10 +187,9 @@ class Agent:
             args_json_file=str(json_path),
             interpreter=self.opts.interpreter,
         )
-        if "${args_json_file}" in [str(c) for c in config.get("command") or []]:
-            import json
-
-            json_path.write_text(json.dumps({k: v["value"] for k, v in claim.params.items()}))
+        if needs_args_json_file(config.get("command")):
+            # The same JSON that ${args_json} expands to, as wandb agent writes it.
+            json_path.write_text(macro_values(claim.params)["args_json"][0])
         shown = " ".join(f"{k}={v['value']}" for k, v in claim.params.items())
         self.say(f"run {claim.run_id} attempt {claim.attempt}: {shown}")
         log_path = self.sweep.path / "logs" / f"{claim.run_id}.log"
@@ -280,7 +279,7 @@ class Agent:
     ) -> None:
         beat_every = max(0.2, self.opts.lease_seconds / 4)
         early_terminate = bool(self.sweep.config.get("early_terminate"))
-        next_beat = next_poll = time.monotonic() + beat_every
+        next_beat = time.monotonic() + beat_every
         next_poll = time.monotonic() + self.opts.poll_seconds
         term_sent_at: float | None = None
         while not done.wait(0.1):

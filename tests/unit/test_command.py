@@ -66,3 +66,11 @@ def test_unset_envvar_left_as_name_like_wandb():
         ["echo", "${envvar:NOPE_UNSET}"], program=None, params={}, args_json_file="j", environ={}
     )
     assert argv == ["echo", "NOPE_UNSET"]
+
+
+def test_args_json_file_is_needed_only_when_the_command_names_it():
+    from sweepops.command import needs_args_json_file
+
+    assert needs_args_json_file(["${env}", "${program}", "${args_json_file}"])
+    assert not needs_args_json_file(["${env}", "${program}", "x${args_json_file}"])
+    assert not needs_args_json_file(None)
