@@ -49,6 +49,42 @@ def _key_out_of_environ() -> Iterator[None]:
         os.unlink(path)
 
 
+def _run(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    inventory: list[str] | None,
+    quiet: bool,
+    **options: Any,
+) -> Any:
+    """The one way into ansible-runner: this Python's ansible-playbook, the repository's
+    ansible.cfg and inventories, a private dir per run, and the wandb key kept out of the
+    environment that ansible-runner records (artifacts/command)."""
+    import ansible_runner
+
+    # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    colour = sys.stdout.isatty() and not quiet  # ansible-runner forces colour: terminals only
+    envvars = {
+        "ANSIBLE_CONFIG": os.environ.get("ANSIBLE_CONFIG", str(root / "ansible.cfg")),
+        "PATH": path,
+        "ANSIBLE_FORCE_COLOR": "1" if colour else "0",
+        "ANSIBLE_NOCOLOR": "0" if colour else "1",
+    }
+    with _key_out_of_environ():
+        return ansible_runner.run(
+            private_data_dir=str(_private_dir(root)),
+            project_dir=str(root),
+            playbook=str(root / playbook),
+            extravars=extravars,
+            inventory=inventories(root, inventory),
+            envvars=envvars,
+            quiet=quiet,
+            **options,
+        )
+
+
 def run_playbook(
     root: Path,
     playbook: str,
@@ -61,40 +97,17 @@ def run_playbook(
     verbosity: int = 0,
 ) -> int:
     """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc."""
-    import ansible_runner
-
-    cmdline = []
-    if check:
-        cmdline.append("--check")
-    if diff:
-        cmdline.append("--diff")
-    env = dict(os.environ)
-    # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env.setdefault("ANSIBLE_CONFIG", str(root / "ansible.cfg"))
-    private = _private_dir(root)
-    kwargs: dict[str, Any] = {
-        "private_data_dir": str(private),
-        "project_dir": str(root),
-        "playbook": str(root / playbook),
-        "extravars": extravars,
-        "envvars": {
-            "ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"],
-            "PATH": env["PATH"],
-            # ansible-runner forces colour; keep it only for a terminal.
-            "ANSIBLE_FORCE_COLOR": "1" if sys.stdout.isatty() else "0",
-            "ANSIBLE_NOCOLOR": "0" if sys.stdout.isatty() else "1",
-        },
-        "cmdline": " ".join(cmdline) or None,
-        "limit": limit,
-        "verbosity": verbosity,
-        "quiet": False,
-    }
-    kwargs["inventory"] = inventories(root, inventory)
-    # ansible-runner writes its whole environment to artifacts/command: the wandb API key
-    # goes to the playbook's modules through a private file instead, deleted afterwards.
-    with _key_out_of_environ():
-        result = ansible_runner.run(**kwargs)
+    cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
+    result = _run(
+        root,
+        playbook,
+        extravars,
+        inventory=inventory,
+        quiet=False,
+        cmdline=" ".join(cmdline) or None,
+        limit=limit,
+        verbosity=verbosity,
+    )
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
     return int(result.rc)
@@ -111,20 +124,7 @@ def collect(
 
     A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
     """
-    import ansible_runner
-
-    result = ansible_runner.run(
-        private_data_dir=str(_private_dir(root)),
-        project_dir=str(root),
-        playbook=str(root / playbook),
-        extravars=extravars,
-        inventory=inventories(root, inventory),
-        envvars={
-            "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        },
-        quiet=True,
-    )
+    result = _run(root, playbook, extravars, inventory=inventory, quiet=True)
     out: dict[str, dict[str, Any]] = {}
     for event in result.events:
         data = event.get("event_data", {})
