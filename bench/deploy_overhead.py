@@ -60,7 +60,8 @@ exec /usr/bin/ssh -E {log} -v "$@"
 
 
 def up() -> Cluster:
-    proc = subprocess.run([CLUSTER_DIR / "up"], capture_output=True, text=True, timeout=900)
+    name = os.environ.get("SWEEPOPS_TEST_CLUSTER_NAME", "atlas")
+    proc = subprocess.run([CLUSTER_DIR / "up", name], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         sys.exit(f"tests/cluster/up failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     cluster = cluster_from_exports(parse_exports(proc.stdout))
@@ -166,7 +167,15 @@ class Bench:
             env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
             env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "100"
         self.ssh.reset()
-        argv = [sys.executable, "-m", "sweepops", "deploy", "base", "-e", "clusters=atlas"]
+        argv = [
+            sys.executable,
+            "-m",
+            "sweepops",
+            "deploy",
+            "base",
+            "-e",
+            f"clusters={self.cluster.name}",
+        ]
         start = time.perf_counter()
         proc = subprocess.run(
             [*argv, "-e", f"deploy_id={deploy_id}"],

@@ -87,7 +87,10 @@ def cluster():
 
 @pytest.fixture(scope="session")
 def cluster2(cluster):
-    """A second, independent test cluster (babel): its own namespaces, disk and Slurm."""
+    """A second, independent test cluster (babel): its own namespaces, disk and Slurm.
+
+    SWEEPOPS_TEST_CLUSTER_NAME / SWEEPOPS_TEST_CLUSTER2_NAME rename both, so that two
+    checkouts can run the cluster tests at the same time."""
     from tests.clusterlib import start_cluster
 
-    yield from start_cluster("babel")
+    yield from start_cluster(os.environ.get("SWEEPOPS_TEST_CLUSTER2_NAME", "babel"))

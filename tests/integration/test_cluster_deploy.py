@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def run_records(cluster: Cluster, sweep_id: str) -> list[dict]:
 
 
 def test_composite_runs_on_the_cluster_nodes_only(repo, cluster):
-    proc = sweepops(repo, cluster, "deploy", "composite", "-e", "clusters=atlas")
+    proc = sweepops(repo, cluster, "deploy", "composite", "-e", f"clusters={cluster.name}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     (deploy,) = deploys(repo)
     ids = {s["name"]: s["id"] for s in deploy["sweeps"]}
@@ -105,7 +106,7 @@ def test_composite_runs_on_the_cluster_nodes_only(repo, cluster):
         assert not (cluster.lab / "sweeps" / sid).exists()
     status = sweepops(repo, cluster, "status", "composite")
     assert status.returncode == 0, status.stderr
-    assert "atlas-login" in status.stdout and "left 0" in status.stdout
+    assert f"{cluster.name}-login" in status.stdout and "left 0" in status.stdout
     # A second deploy with the same id changes nothing and submits nothing.
     before = my_jobs(cluster)
     again = sweepops(
@@ -114,15 +115,13 @@ def test_composite_runs_on_the_cluster_nodes_only(repo, cluster):
         "deploy",
         "composite",
         "-e",
-        "clusters=atlas",
+        f"clusters={cluster.name}",
         "-e",
         f"deploy_id={deploy['deploy_id']}",
     )
     assert again.returncode == 0, again.stdout[-3000:]
-    assert (
-        "atlas-login                : ok=" in again.stdout
-        and "changed=0" in again.stdout.split("atlas-login                :")[-1]
-    )
+    recap = re.search(rf"^{cluster.name}-login +: (ok=.*)$", again.stdout, re.M)
+    assert recap and "changed=0" in recap.group(1), again.stdout[-3000:]
     assert my_jobs(cluster) - before == set()  # nothing new submitted (old jobs age out)
 
 
@@ -145,12 +144,12 @@ def test_queued_jobs_keep_their_code_after_an_edit(repo, cluster):
     )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow experiment")
-    first = sweepops(repo, cluster, "deploy", "slow", "-e", "clusters=atlas")
+    first = sweepops(repo, cluster, "deploy", "slow", "-e", f"clusters={cluster.name}")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr
     # Edit and deploy again while the first deploy's single agent is still busy.
     (repo / "slow" / "version.py").write_text("VERSION = 'second'\n")
     git(repo, "commit", "-qam", "edit")
-    second = sweepops(repo, cluster, "deploy", "slow", "-e", "clusters=atlas")
+    second = sweepops(repo, cluster, "deploy", "slow", "-e", f"clusters={cluster.name}")
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr
     d1, d2 = deploys(repo)
     s1, s2 = d1["sweeps"][0]["id"], d2["sweeps"][0]["id"]
@@ -185,7 +184,7 @@ def snapshot_key(repo: Path, deploy_id: str) -> str:
 
 def test_retry_after_losing_the_submission_record_adopts_the_job(repo, cluster):
     proc = sweepops(
-        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "deploy_id=retry-1"
+        repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}", "-e", "deploy_id=retry-1"
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     jobs = submitted_jobs(repo, "retry-1")
@@ -195,7 +194,7 @@ def test_retry_after_losing_the_submission_record_adopts_the_job(repo, cluster):
     (record_dir / f"{sweep_id}.submitted.json").unlink()
     assert (record_dir / f"{sweep_id}.intent.json").exists()
     again = sweepops(
-        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "deploy_id=retry-1"
+        repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}", "-e", "deploy_id=retry-1"
     )
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr
     assert submitted_jobs(repo, "retry-1") == jobs  # the same job, adopted
@@ -217,7 +216,9 @@ def test_check_mode_changes_nothing_on_either_side(repo, cluster, tmp_path):
     git(repo, "add", "unique.txt")
     git(repo, "commit", "-qm", "unique")
     before = (lab_listing(cluster.cluster_lab), lab_listing(repo / ".sweepops"), my_jobs(cluster))
-    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--check", "--diff")
+    proc = sweepops(
+        repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}", "--check", "--diff"
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     after = (lab_listing(cluster.cluster_lab), lab_listing(repo / ".sweepops"), my_jobs(cluster))
     lab_b, state_b, jobs_b = before
@@ -232,15 +233,16 @@ def test_check_mode_changes_nothing_on_either_side(repo, cluster, tmp_path):
     ("extra", "expected"),
     [
         (["-e", "clusters=nowhere"], "unknown cluster(s): nowhere"),
-        (["-e", "clusters=atlas", "-e", "partition=nope"], "unknown partition 'nope'"),
+        (["-e", "clusters={cluster}", "-e", "partition=nope"], "unknown partition 'nope'"),
         (
-            ["-e", "clusters=atlas", "-e", "lab_root=/srv/no-such-lab"],
+            ["-e", "clusters={cluster}", "-e", "lab_root=/srv/no-such-lab"],
             "the lab root /srv/no-such-lab does not exist",
         ),
     ],
 )
 def test_bad_input_fails_before_anything_is_made(repo, cluster, extra, expected):
     before = my_jobs(cluster)
+    extra = [arg.format(cluster=cluster.name) for arg in extra]
     proc = sweepops(repo, cluster, "deploy", "base", *extra)
     assert proc.returncode != 0
     assert expected in proc.stdout + proc.stderr
@@ -250,7 +252,9 @@ def test_bad_input_fails_before_anything_is_made(repo, cluster, extra, expected)
 
 def test_gres_the_cluster_refuses_is_reported_and_nothing_submitted(repo, cluster):
     before = my_jobs(cluster)
-    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas", "-e", "gres=gpu:9")
+    proc = sweepops(
+        repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}", "-e", "gres=gpu:9"
+    )
     assert proc.returncode != 0
     assert "gres" in (proc.stdout + proc.stderr).lower()
     assert my_jobs(cluster) - before == set()  # nothing new submitted (old jobs age out)
@@ -288,7 +292,7 @@ def test_unreachable_cluster_is_a_clear_error(repo, cluster, tmp_path):
 
 def test_dirty_tree_is_refused_with_the_file_list(repo, cluster):
     (repo / "experiments" / "train.py").write_text("# edited\n")
-    proc = sweepops(repo, cluster, "deploy", "base", "-e", "clusters=atlas")
+    proc = sweepops(repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}")
     assert proc.returncode != 0
     assert "experiments/train.py" in proc.stdout + proc.stderr
     assert "allow_dirty" in proc.stdout + proc.stderr
@@ -341,7 +345,7 @@ def test_cancel_stops_the_jobs_and_the_sweep(repo, cluster):
     )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "long experiment")
-    proc = sweepops(repo, cluster, "deploy", "long", "-e", "clusters=atlas")
+    proc = sweepops(repo, cluster, "deploy", "long", "-e", f"clusters={cluster.name}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     (deploy,) = deploys(repo)
     (sweep_id,) = submitted_jobs(repo, deploy["deploy_id"])
@@ -369,7 +373,15 @@ def test_cancel_stops_the_jobs_and_the_sweep(repo, cluster):
 
 def test_deploy_wait_waits_for_the_cluster_and_prints_its_runs(repo, cluster):
     proc = sweepops(
-        repo, cluster, "deploy", "base", "-e", "clusters=atlas", "--wait", "--timeout", "300"
+        repo,
+        cluster,
+        "deploy",
+        "base",
+        "-e",
+        f"clusters={cluster.name}",
+        "--wait",
+        "--timeout",
+        "300",
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     assert "waiting for the clusters" in proc.stdout
@@ -379,4 +391,4 @@ def test_deploy_wait_waits_for_the_cluster_and_prints_its_runs(repo, cluster):
     )
     rows = lines[header + 2 : header + 8]
     assert len(rows) == 6 and all("finished" in row.split() for row in rows)
-    assert all("atlas-login" in row for row in rows)
+    assert all(f"{cluster.name}-login" in row for row in rows)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
 
 def test_reproduce_gives_the_same_metric(repo, cluster):
-    proc = sweepops(repo, [cluster], "deploy", "base", "-e", "clusters=atlas")
+    proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     (deploy,) = [r for r in ledger.records(repo) if "sweeps" in r]
     (sweep,) = deploy["sweeps"]
@@ -36,10 +36,10 @@ def test_reproduce_gives_the_same_metric(repo, cluster):
     assert out["original"] == run["metric"] and out["same"], out
     # The copy ran from the very snapshot the original deploy recorded, with its parameters.
     (repro,) = [r for r in ledger.records(repo) if r.get("reproduces")]
-    subs = ledger.submissions(repo, repro["deploy_id"])["atlas-login"]
+    subs = ledger.submissions(repo, repro["deploy_id"])[f"{cluster.name}-login"]
     assert (
         subs["snapshot_dir"]
-        == ledger.submissions(repo, deploy["deploy_id"])["atlas-login"]["snapshot_dir"]
+        == ledger.submissions(repo, deploy["deploy_id"])[f"{cluster.name}-login"]["snapshot_dir"]
     )
     copy = repro["sweeps"][0]["meta"]["config"]
     assert copy["method"] == "grid"
@@ -51,7 +51,7 @@ def test_reproduce_gives_the_same_metric(repo, cluster):
     path = ledger.ledger_path(repo)
     first = {
         "event": "env",
-        "host": "atlas-login",
+        "host": f"{cluster.name}-login",
         "env": {"prefix": prefix, "lock_sha256": "a" * 64},
     }
     path.write_text(

@@ -45,7 +45,7 @@ def cached(repo: Path) -> dict[str, int]:
 
 def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
     both = [cluster, cluster2]
-    proc = sweepops(repo, both, "deploy", "base", "-e", "clusters=atlas,babel")
+    proc = sweepops(repo, both, "deploy", "base", "-e", f"clusters={cluster.name},{cluster2.name}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     deploy = next(
         r
@@ -68,8 +68,8 @@ def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
             break
         time.sleep(3)
     assert len(rows) == 6 and {r["state"] for r in rows} == {"finished"}
-    assert {r["cluster"] for r in rows} == {"atlas-login", "babel-login"}
-    assert sum(r["cluster"] == "atlas-login" for r in rows) == 3
+    assert {r["cluster"] for r in rows} == {f"{cluster.name}-login", f"{cluster2.name}-login"}
+    assert sum(r["cluster"] == f"{cluster.name}-login" for r in rows) == 3
     for row in rows:
         assert row["commit"] == deploy["commit"]
         assert row["job"].startswith(str(row["slurm"]["array_job_id"]) + "_")
@@ -81,7 +81,7 @@ def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
     assert metrics == sorted(metrics) and rows[0]["best"]
     # The table and the CSV carry the same.
     table = sweepops(repo, both, "results", "base")
-    assert "atlas-login" in table.stdout and "babel-login" in table.stdout
+    assert f"{cluster.name}-login" in table.stdout and f"{cluster2.name}-login" in table.stdout
     assert "GPU-h" in table.stdout, table.stdout
     csv = sweepops(repo, both, "export", "base", "--no-journal")
     header = csv.stdout.splitlines()[0].split(",")
@@ -93,17 +93,17 @@ def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
     again = sweepops(repo, both, "results", "base", "--json")
     assert again.returncode == 0, again.stderr
     assert cached(repo) == before
-    assert "atlas-login: 0 record(s) transferred" in again.stderr, again.stderr
-    assert "babel-login: 0 record(s) transferred" in again.stderr
+    assert f"{cluster.name}-login: 0 record(s) transferred" in again.stderr, again.stderr
+    assert f"{cluster2.name}-login: 0 record(s) transferred" in again.stderr
     record = next((cluster.cluster_lab / "sweeps" / sweep["id"] / "runs").glob("*.json"))
     data = json.loads(record.read_text())
     data["summary"]["note"] = "changed"
     record.write_text(json.dumps(data))
     third = sweepops(repo, both, "results", "base", "--json")
-    assert "atlas-login: 1 record(s) transferred" in third.stderr, third.stderr
+    assert f"{cluster.name}-login: 1 record(s) transferred" in third.stderr, third.stderr
     after = cached(repo)
     assert [k for k in after if after[k] != before[k]] == [
-        f"atlas-login/{sweep['id']}/runs/{record.name}"
+        f"{cluster.name}-login/{sweep['id']}/runs/{record.name}"
     ]
     changed = next(r for r in json.loads(third.stdout) if r["run_id"] == data["id"])
     assert changed["summary"]["note"] == "changed"

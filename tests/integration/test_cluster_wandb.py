@@ -84,7 +84,14 @@ def test_wandb_sweeps_and_real_agents_on_the_cluster(repo, cluster):
     with WandbDouble(extra_hosts=(host,)) as w:
         url = w.url_for(host)
         env = {"WANDB_API_KEY": w.api_key, "WANDB_BASE_URL": url}
-        common = ["-e", "clusters=atlas", "-e", "sweep_backend=wandb", "-e", "wandb_project=proj"]
+        common = [
+            "-e",
+            f"clusters={cluster.name}",
+            "-e",
+            "sweep_backend=wandb",
+            "-e",
+            "wandb_project=proj",
+        ]
         common += ["-e", "wandb_job_env={WANDB_ERROR_REPORTING: 'false'}"]
         proc = sweepops(repo, cluster, env, "deploy", "composite", *common)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
