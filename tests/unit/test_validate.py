@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,38 @@ def test_yaml_syntax_error_has_parser_line() -> None:
         parse_yaml("a: 1\nb: [1\nc: 2\n", "f.yml")
     assert info.value.line == 3
     assert info.value.problem.startswith("f.yml:3: key '<document>': invalid YAML")
+
+
+def test_deprecated_distributions_are_those_sweeps_deprecates() -> None:
+    from sweeps.config.schema import dereferenced_sweep_config_jsonschema as schema
+    from sweeps.params import PARAM_DEPRECATION_MAP
+
+    from sweepops.validate import DEPRECATED_DISTRIBUTIONS
+
+    defs = schema.get("definitions") or schema["$defs"]
+    names = {
+        name
+        for t in PARAM_DEPRECATION_MAP
+        for name in defs[t]["properties"]["distribution"]["enum"]
+    }
+    assert names == DEPRECATED_DISTRIBUTIONS
+
+
+def test_a_deprecated_distribution_is_still_reported() -> None:
+    text = "method: random\nparameters:\n  lr: {distribution: log_uniform, min: 0, max: 2}\n"
+    doc = parse_yaml(text, "f.yml")
+    problems = validate_experiment(doc, [SweepSource("f", {"name": "f", **doc.data})])
+    assert any("log_uniform_values" in p for p in problems), problems
+
+
+def test_validating_the_example_does_not_import_scipy() -> None:
+    """sweeps' deprecation check imports scipy.stats (~1.5 s): only done when it can fire."""
+    from tests.conftest import REPO
+
+    code = (
+        "import sys; from pathlib import Path; from sweepops.experiment import load_experiment; "
+        f"load_experiment(Path({str(REPO / 'experiments' / 'base.yml')!r}), Path({str(REPO)!r})); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
