@@ -26,6 +26,11 @@ options:
     description: The registered result of C(sweepops_env_manifest) on the cluster.
     type: dict
     required: true
+  local_digest:
+    description:
+      - The digest of the workstation's copy (C(sweepops_env_local)'s C(digest)), if known;
+        when the cluster's digest equals it the workstation's env is not read again.
+    type: str
   content:
     description: Hash file contents instead of using mtimes (as the remote side did).
     type: bool
@@ -48,42 +53,31 @@ drift:
   type: dict
 """
 
+import json
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "host": {"type": "str", "required": True},
-            "remote": {"type": "dict", "required": True},
-            "content": {"type": "bool", "default": False},
-            "fail": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
     try:
-        from sweepops import envsync
+        from sweepops.workstation_steps import module_main
     except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
-    p = module.params
-    remote = p["remote"]
-    try:
-        local = envsync.manifest(p["path"], content=p["content"])
-    except OSError as exc:
-        module.fail_json(msg=f"on the workstation: cannot read {p['path']}: {exc}")
-    if remote.get("exists") and remote.get("digest") == envsync.digest(local):
-        none: dict[str, list[str]] = {"changed": [], "missing": [], "extra": []}
-        module.exit_json(changed=False, clean=True, drift=none)
-    found = envsync.drift(local, remote.get("entries") or [])
-    if not remote.get("exists"):
-        msg = f"{p['host']}: the env is not on the cluster at {p['path']}"
-    else:
-        msg = f"{p['host']}: the cluster's copy of {p['path']} differs: {found.describe()}"
-    hint = "; run `sweepops provision CLUSTER` (or provision.yml --limit CLUSTER) to sync it again"
-    if p["fail"] and not found.clean:
-        module.fail_json(msg=msg + hint, clean=False, drift=found.as_dict())
-    module.exit_json(changed=False, clean=found.clean, drift=found.as_dict(), msg=msg)
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
+            )
+        )
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_env_drift.py): this module is the same step in a new Python.
+    module_main("sweepops_env_drift", AnsibleModule)
 
 
 if __name__ == "__main__":

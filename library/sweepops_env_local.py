@@ -72,52 +72,31 @@ lock_text:
   type: str
 """
 
+import json
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "prefix": {"type": "path", "required": True},
-            "name": {"type": "str"},
-            "sync_path": {"type": "path"},
-            "content": {"type": "bool", "default": False},
-            "packages": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
     try:
-        from sweepops import envsync
-        from sweepops.errors import SweepopsError
+        from sweepops.workstation_steps import module_main
     except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
-    p = module.params
-    try:
-        prefix = envsync.check_prefix(p["prefix"])
-        sync_path = p["sync_path"] or str(prefix)
-        if p["sync_path"] and not str(prefix).startswith(sync_path.rstrip("/") + "/"):
-            raise SweepopsError(f"the env {prefix} is not inside the synced root {sync_path}")
-        name = p["name"] or prefix.name
-        entries = envsync.manifest(sync_path, content=p["content"])
-        source = sha = text = ""
-        if p["packages"]:
-            source, packages = envsync.package_list(prefix)
-            sha, text = envsync.lock_text(name, prefix, source, packages)
-    except (SweepopsError, OSError) as exc:
-        module.fail_json(msg=f"on the workstation: {exc}")
-    module.exit_json(
-        changed=False,
-        name=name,
-        prefix=str(prefix),
-        sync_path=sync_path,
-        conda=envsync.is_conda_env(prefix),
-        digest=envsync.digest(entries),
-        size=envsync.total_size(entries),
-        file_count=len(entries),
-        lock_source=source,
-        lock_sha256=sha,
-        lock_text=text,
-    )
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
+            )
+        )
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_env_local.py): this module is the same step in a new Python.
+    module_main("sweepops_env_local", AnsibleModule)
 
 
 if __name__ == "__main__":

@@ -37,47 +37,30 @@ summary:
 """
 
 import json
-from pathlib import Path
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "required": True},
-            "deploy_id": {"type": "str", "required": True},
-            "clusters": {"type": "dict", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    from sweepops import ledger
-
-    root = Path(module.params["root"])
-    deploy_id = module.params["deploy_id"]
-    clusters = module.params["clusters"]
-    deploy = ledger.find_deploy(root, deploy_id)
-    if deploy is None:
-        if module.check_mode:
-            module.exit_json(
-                changed=False, summary=[f"deploy {deploy_id} (check mode: nothing recorded)"]
+    try:
+        from sweepops.workstation_steps import module_main
+    except ImportError as exc:
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
             )
-        module.fail_json(msg=f"deploy {deploy_id} is not in the ledger {ledger.ledger_path(root)}")
-    lines = ledger.summary(deploy, clusters)
-    if module.check_mode:
-        module.exit_json(changed=False, summary=lines)
-    changed = ledger.record_submission(root, deploy_id, clusters)
-    if changed:
-        from sweepops import journal
-
-        journal.append_deploy(root, deploy)  # the entry now names the jobs
-    out = root / ".sweepops" / "deploys" / deploy_id
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(
-        json.dumps({"deploy": deploy, "clusters": clusters}, indent=1)
-    )
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
-    module.exit_json(changed=changed, summary=lines)
+        )
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_record.py): this module is the same step in a new Python.
+    module_main("sweepops_record", AnsibleModule)
 
 
 if __name__ == "__main__":

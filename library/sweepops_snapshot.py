@@ -96,84 +96,31 @@ agent_files_from:
   type: str
 """
 
-import re
-from pathlib import Path
+import json
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-DEPLOY_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "code_dir": {"type": "path", "required": True},
-            "allow_dirty": {"type": "bool", "default": False},
-            "deploy_id": {"type": "str"},
-            "state_dir": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
     try:
-        from sweepops.errors import SweepopsError
-        from sweepops.snapshot import (
-            agent_files,
-            agent_package,
-            snapshot_of,
-            write_file_list,
-            write_manifest,
-        )
+        from sweepops.workstation_steps import module_main
     except ImportError as exc:
-        module.fail_json(
-            msg=f"the sweepops package is not importable by {module._name}'s Python: {exc}; "
-            "install it (pip install -e .) into the Python that runs ansible-playbook"
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
+            )
         )
-    p = module.params
-    deploy_id = p["deploy_id"]
-    if not deploy_id:
-        # Only when none is given (the CLI always gives one): importing it costs ~0.2 s.
-        from sweepops.sweeps_create import new_deploy_id
-
-        deploy_id = new_deploy_id()
-    if not DEPLOY_ID.match(deploy_id) or deploy_id in (".", ".."):
-        module.fail_json(msg=f"deploy_id {deploy_id!r}: use letters, digits, '.', '_', '-' only")
-    code_dir = Path(p["code_dir"])
-    state_dir = Path(p["state_dir"]) if p["state_dir"] else code_dir / ".sweepops"
-    try:
-        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"])
-        files_from = state_dir / "snapshots" / f"{snap.key}.files"
-        write_manifest(snap, files_from)
-        agent_dir, agent_hash = agent_package()
-        agent_files_from = state_dir / "snapshots" / f"agent-{agent_hash}.files"
-        write_file_list(agent_files(agent_dir), agent_files_from)
-    except (SweepopsError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    result = {
-        "changed": False,
-        "key": snap.key,
-        "commit": snap.commit,
-        "dirty": snap.dirty,
-        "dirty_files": list(snap.dirty_files),
-        "ancestors": list(snap.ancestors),
-        "file_count": len(snap.files),
-        "files_from": str(files_from),
-        "deploy_id": deploy_id,
-        "code_dir": str(code_dir),
-        "agent_dir": str(agent_dir),
-        "agent_src": str(agent_dir.parent),
-        "agent_hash": agent_hash,
-        "agent_files_from": str(agent_files_from),
-    }
-    if snap.dirty:
-        diff_path = state_dir / "deploys" / deploy_id / "dirty.diff"
-        if not module.check_mode:
-            try:
-                diff_path.parent.mkdir(parents=True, exist_ok=True)
-                diff_path.write_text(snap.diff)
-            except OSError as exc:
-                module.fail_json(msg=f"cannot store the diff: {exc}")
-        result["diff_path"] = str(diff_path)
-    module.exit_json(**result)
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_snapshot.py): this module is the same step in a new Python.
+    module_main("sweepops_snapshot", AnsibleModule)
 
 
 if __name__ == "__main__":

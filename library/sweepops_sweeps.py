@@ -58,53 +58,31 @@ deploy:
   type: dict
 """
 
-from pathlib import Path
+import json
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "exp": {"type": "str", "required": True},
-            "root": {"type": "path", "required": True},
-            "deploy_id": {"type": "str"},
-            "lab_root": {"type": "path"},
-            "default_agents": {"type": "int", "default": 2},
-            "clusters": {"type": "list", "elements": "str", "default": ["local"]},
-            "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
-            "entity": {"type": "str"},
-            "project": {"type": "str"},
-            "base_url": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
     try:
-        from sweepops.errors import SweepopsError
-        from sweepops.sweeps_create import create_sweeps
+        from sweepops.workstation_steps import module_main
     except ImportError as exc:
-        module.fail_json(
-            msg=f"the sweepops package is not importable by {module._name}'s Python: {exc}; "
-            "install it (pip install -e .) into the Python that runs ansible-playbook"
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
+            )
         )
-    p = module.params
-    try:
-        deploy, changed = create_sweeps(
-            p["exp"],
-            root=Path(p["root"]),
-            lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
-            deploy_id=p["deploy_id"],
-            default_agents=p["default_agents"],
-            clusters=tuple(p["clusters"]),
-            dry_run=module.check_mode,
-            backend=p["backend"],
-            entity=p["entity"],
-            project=p["project"],
-            base_url=p["base_url"],
-        )
-    except SweepopsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, deploy=deploy)
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_sweeps.py): this module is the same step in a new Python.
+    module_main("sweepops_sweeps", AnsibleModule)
 
 
 if __name__ == "__main__":

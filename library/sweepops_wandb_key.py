@@ -28,24 +28,31 @@ machine:
   type: str
 """
 
+import json
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={"base_url": {"type": "str"}}, supports_check_mode=True)
     try:
-        from sweepops.wandb_backend import base_url, find_api_key, netrc_machine
+        from sweepops.workstation_steps import module_main
     except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable: {exc}")
-    url = base_url(module.params["base_url"])
-    machine = netrc_machine(url)
-    key = find_api_key(url)
-    if not key:
-        module.fail_json(
-            msg=f"no wandb API key for {url} (WANDB_API_KEY or ~/.netrc machine {machine})",
-            machine=machine,
+        print(
+            json.dumps(
+                {
+                    "failed": True,
+                    "msg": (
+                        f"sweepops is not importable by {sys.executable}: {exc}; "
+                        "install it (pip install -e .) into the Python running ansible-playbook"
+                    ),
+                }
+            )
         )
-    module.exit_json(changed=False, key=key, machine=machine)
+        sys.exit(1)
+    # The step and its argument spec live in the package (also run in-process by
+    # action_plugins/sweepops_wandb_key.py): this module is the same step in a new Python.
+    module_main("sweepops_wandb_key", AnsibleModule)
 
 
 if __name__ == "__main__":
