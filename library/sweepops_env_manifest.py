@@ -68,7 +68,7 @@ home:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_manifest import digest, manifest
+from ansible.module_utils.sweepops_manifest import describe_prefix
 
 
 def main():
@@ -83,32 +83,13 @@ def main():
     prefix = module.params["prefix"]
     if not os.path.isabs(prefix):
         module.fail_json(msg=f"prefix {prefix!r} is not an absolute path")
-    ancestor = prefix
-    while not os.path.exists(ancestor) and ancestor != "/":
-        ancestor = os.path.dirname(ancestor)
     try:
-        vfs = os.statvfs(ancestor)
-        free = vfs.f_bavail * vfs.f_frsize
-    except OSError:
-        free = 0
-    result = {
-        "changed": False,
-        "exists": os.path.isdir(prefix),
-        "ancestor": ancestor,
-        "writable": os.path.isdir(ancestor) and os.access(ancestor, os.W_OK | os.X_OK),
-        "free_bytes": free,
-        "home": os.path.expanduser("~"),
-        "digest": "",
-        "entries": [],
-    }
-    if result["exists"]:
-        try:
-            entries = manifest(prefix, content=module.params["content"])
-        except OSError as exc:
-            module.fail_json(msg=f"cannot read {prefix}: {exc}", **result)
-        result["digest"] = digest(entries)
-        if result["digest"] != module.params["expect_digest"]:
-            result["entries"] = [list(e) for e in entries]
+        result = describe_prefix(
+            prefix, content=module.params["content"], expect_digest=module.params["expect_digest"]
+        )
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {prefix}: {exc}", changed=False)
+    result["changed"] = False
     module.exit_json(**result)
 
 

@@ -42,6 +42,15 @@ options:
     description: Directory the script's C(--output) goes to (Slurm does not create it);
       created (mode 0755) before the submission when given.
     type: path
+  sweep_meta:
+    description:
+      - The sweep's C(meta) (from C(sweepops_sweeps)) when its agents need a sweep directory
+        (offline sweeps); it is created as C(SWEEPS_DIR/ID) before the submission unless it
+        exists (as C(sweepops_sweep_dirs) does), so the jobs never start without it.
+    type: dict
+  sweeps_dir:
+    description: Where sweep directories live (C(LAB_ROOT/sweeps)); required with I(sweep_meta).
+    type: path
   validate:
     description: Run C(sbatch --test-only) before a real submission.
     type: bool
@@ -63,6 +72,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sweep_dir_created:
+  description: True when the sweep directory was created (or would be, in check mode).
+  returned: when created
+  type: bool
 job_id:
   description: The Slurm (array) job id; empty in check mode when nothing was submitted yet.
   returned: always
@@ -94,6 +107,7 @@ from ansible.module_utils.sweepops_slurm import (
     validate_script,
     write_script,
 )
+from ansible.module_utils.sweepops_sweep_layout import materialise
 
 
 def _diff(script: Path, before: str, after: str) -> dict[str, Any]:
@@ -124,9 +138,12 @@ def main() -> None:
             "deploy_id": {"type": "str", "required": True},
             "sweep_id": {"type": "str", "required": True},
             "logs_dir": {"type": "path"},
+            "sweep_meta": {"type": "dict"},
+            "sweeps_dir": {"type": "path"},
             "validate": {"type": "bool", "default": True},
             "sbatch": {"type": "str", "default": "sbatch"},
         },
+        required_by={"sweep_meta": ("sweeps_dir",)},
         mutually_exclusive=[("script_content", "src")],
         required_one_of=[("script_content", "src")],
         supports_check_mode=True,
@@ -137,6 +154,12 @@ def main() -> None:
     script = Path(p["src"]) if p["src"] else dest / f"{sweep_id}.sbatch"
     result: dict = {"script": str(script), "job_id": "", "submitted": False}
     done = read_submitted(dest, sweep_id)
+    meta = p["sweep_meta"]
+    new_dir = bool(meta) and not os.path.isfile(
+        os.path.join(p["sweeps_dir"] or "", str((meta or {}).get("id")), "sweep.json")
+    )
+    if new_dir:
+        result["sweep_dir_created"] = True
 
     if module.check_mode:
         rewrite = False
@@ -147,7 +170,7 @@ def main() -> None:
                 result["diff"] = _diff(script, before, p["script_content"])
         if done is not None:
             result.update(job_id=str(done["job_id"]), submitted=True)
-            module.exit_json(changed=rewrite, **result)
+            module.exit_json(changed=rewrite or new_dir, **result)
         try:
             result["test_only"] = _validate_unwritten(script, p["script_content"], p["sbatch"])
         except SlurmError as exc:
@@ -155,7 +178,13 @@ def main() -> None:
         result["msg"] = f"would submit {script} for sweep {sweep_id}"
         module.exit_json(changed=True, **result)
 
-    changed = False
+    changed = rewritten = False
+    if new_dir:
+        try:
+            os.makedirs(p["sweeps_dir"], exist_ok=True)
+            changed = materialise(p["sweeps_dir"], meta)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot create the sweep directory in {p['sweeps_dir']}: {exc}")
     if p["logs_dir"]:
         try:
             os.makedirs(p["logs_dir"], mode=0o755, exist_ok=True)
@@ -163,10 +192,11 @@ def main() -> None:
             module.fail_json(msg=f"cannot create {p['logs_dir']}: {exc}", **result)
     if p["script_content"] is not None:
         try:
-            changed, before = write_script(script, p["script_content"])
+            rewritten, before = write_script(script, p["script_content"])
+            changed = changed or rewritten
         except OSError as exc:
             module.fail_json(msg=f"cannot write {script}: {exc}", **result)
-        if changed and module._diff:
+        if rewritten and module._diff:
             result["diff"] = _diff(script, before, p["script_content"])
     elif not script.is_file():
         module.fail_json(msg=f"{script}: no such batch script on {os.uname().nodename}", **result)
@@ -182,7 +212,7 @@ def main() -> None:
     except SlurmError as exc:
         module.fail_json(msg=str(exc), stderr=exc.stderr, **result)
     result.update(job_id=job_id, submitted=True)
-    if done is not None and changed:
+    if done is not None and rewritten:
         module.warn(
             f"{script} changed, but sweep {sweep_id} was already submitted as job {job_id}: "
             "the new script is not submitted (use a new deploy id to submit again)"

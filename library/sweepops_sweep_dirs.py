@@ -36,27 +36,10 @@ created:
   elements: str
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-
-# Keep in step with sweepops.offline_sweep.SWEEP_SUBDIRS (tests compare the two layouts).
-SUBDIRS = ("runs", "params", "logs", "wandb", "agents")
-
-
-def materialise(parent: str, meta: dict) -> bool:
-    path = os.path.join(parent, meta["id"])
-    if os.path.isfile(os.path.join(path, "sweep.json")):
-        return False
-    tmp = os.path.join(parent, f".{meta['id']}.creating")
-    for sub in SUBDIRS:
-        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
-    with open(os.path.join(tmp, "sweep.json"), "w") as fh:
-        json.dump(meta, fh, indent=1, sort_keys=True)
-    open(os.path.join(tmp, "lock"), "a").close()
-    os.replace(tmp, path)
-    return True
+from ansible.module_utils.sweepops_sweep_layout import materialise
 
 
 def main() -> None:

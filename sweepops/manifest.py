@@ -83,3 +83,35 @@ def digest(entries: Iterable[Sequence[Any]]) -> str:
         h.update(json.dumps(list(e), separators=(",", ":")).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+def describe_prefix(
+    prefix: str, *, content: bool = False, expect_digest: str | None = None
+) -> dict[str, Any]:
+    """What a cluster can say of an env path: whether it exists (and its digest, with the
+    entries when the digest is not ``expect_digest``), else the nearest existing ancestor,
+    whether it is writable and its free space; and the home directory. Raises OSError
+    when the prefix exists but cannot be read."""
+    ancestor = prefix
+    while not os.path.exists(ancestor) and ancestor != "/":
+        ancestor = os.path.dirname(ancestor)
+    try:
+        vfs = os.statvfs(ancestor)
+        free = vfs.f_bavail * vfs.f_frsize
+    except OSError:
+        free = 0
+    result: dict[str, Any] = {
+        "exists": os.path.isdir(prefix),
+        "ancestor": ancestor,
+        "writable": os.path.isdir(ancestor) and os.access(ancestor, os.W_OK | os.X_OK),
+        "free_bytes": free,
+        "home": os.path.expanduser("~"),
+        "digest": "",
+        "entries": [],
+    }
+    if result["exists"]:
+        entries = manifest(prefix, content=content)
+        result["digest"] = digest(entries)
+        if result["digest"] != expect_digest:
+            result["entries"] = [list(e) for e in entries]
+    return result

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from . import sweep_layout
 from .errors import SweepopsError
 
 #: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
@@ -51,7 +52,7 @@ DONE_STATES = (FINISHED, FAILED, STOPPED)
 DEFAULT_LEASE_SECONDS = 60.0
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-SWEEP_SUBDIRS = ("runs", "params", "logs", "wandb", "agents")
+SWEEP_SUBDIRS = sweep_layout.SWEEP_SUBDIRS
 
 
 def new_id(length: int = 8) -> str:
@@ -125,16 +126,11 @@ class OfflineSweep:
 
     @classmethod
     def create_from_meta(cls, parent: Path, meta: dict[str, Any]) -> OfflineSweep:
-        """Create ``parent/ID`` from a ``sweep_meta`` dict; it appears whole or not at all."""
-        sweep_id = str(meta["id"])
-        path = Path(parent) / sweep_id
-        tmp = Path(parent) / f".{sweep_id}.creating"
-        for sub in SWEEP_SUBDIRS:
-            (tmp / sub).mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(tmp / "sweep.json", meta)
-        (tmp / "lock").touch()
-        os.replace(tmp, path)
-        return cls(path)
+        """Create ``parent/ID`` from a ``sweep_meta`` dict; it appears whole or not at all
+        (an existing sweep of that id is left as it is)."""
+        Path(parent).mkdir(parents=True, exist_ok=True)
+        sweep_layout.materialise(parent, meta)
+        return cls(Path(parent) / str(meta["id"]))
 
     @property
     def meta(self) -> dict[str, Any]:

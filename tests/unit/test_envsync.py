@@ -71,7 +71,7 @@ def test_cluster_module_walks_with_the_packages_code() -> None:
     link = repo / "module_utils" / "sweepops_manifest.py"
     assert link.resolve() == (repo / "sweepops" / "manifest.py").resolve()
     module = (repo / "library" / "sweepops_env_manifest.py").read_text()
-    assert "from ansible.module_utils.sweepops_manifest import digest, manifest" in module
+    assert "from ansible.module_utils.sweepops_manifest import describe_prefix" in module
     assert "os.walk" not in module
 
 

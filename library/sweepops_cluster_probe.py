@@ -1,0 +1,161 @@
+#!/usr/bin/python
+"""Ansible module: everything a deploy must know of a cluster, in one round trip (stdlib only)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sweepops_cluster_probe
+short_description: Look at a cluster's lab root, Slurm, env copy and code snapshots at once
+description:
+  - Runs on the cluster's login host, before a deploy creates or submits anything. One module
+    run (one round trip) answers what would otherwise take one each, since each costs a
+    remote Python start-up.
+  - The lab root - whether it is a directory writable by the user.
+  - Slurm - C(sinfo -h -o %P) - its exit status, the partitions, the error.
+  - Given I(env_path), the env copy there (C(sweepops_env_manifest)'s answer, without the
+    entries: the drift check asks for them only when the digests differ).
+  - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s answer); leftover
+    C(.incoming-*) directories older than I(incoming_max_age) are removed (not in check mode),
+    the only change this module makes.
+options:
+  lab_root:
+    description: The cluster's lab root.
+    type: str
+    required: true
+  sinfo:
+    description: The sinfo command.
+    type: str
+    default: sinfo
+  env_path:
+    description: The synced env path to fingerprint (none when empty).
+    type: str
+    default: ""
+  env_content:
+    description: Hash file contents instead of using mtimes.
+    type: bool
+    default: false
+  trees:
+    description: Snapshots to look for, each with C(kind) (C(code) or C(agent)) and C(key).
+    type: list
+    elements: dict
+    default: []
+  incoming_tag:
+    description: As C(sweepops_code_sync)'s (names the directories a sync writes into).
+    type: str
+  incoming_max_age:
+    description: As C(sweepops_code_sync)'s.
+    type: str
+    default: 1d
+author: sweepops
+"""
+
+EXAMPLES = r"""
+- name: Look at the cluster
+  sweepops_cluster_probe:
+    lab_root: /srv/lab
+    env_path: /opt/envs/demo
+    trees: [{kind: code, key: 0123abcd0123abcd}]
+    incoming_tag: deploy-1-atlas
+  register: probe
+"""
+
+RETURN = r"""
+lab_ok:
+  description: Whether the lab root is a directory the user can write into.
+  returned: always
+  type: bool
+slurm_rc:
+  description: sinfo's exit status (127 when it is not found).
+  returned: always
+  type: int
+partitions:
+  description: The partitions sinfo lists (the default one without its C(*)).
+  returned: always
+  type: list
+  elements: str
+slurm_error:
+  description: sinfo's standard error, or why it could not run.
+  returned: always
+  type: str
+env:
+  description: C(path), C(exists), C(digest), C(ancestor), C(writable), C(free_bytes), C(home)
+    of I(env_path); empty without one.
+  returned: always
+  type: dict
+trees:
+  description: As C(sweepops_code_sync state=probe)'s C(trees); empty without I(trees).
+  returned: always
+  type: dict
+removed:
+  description: Leftover C(.incoming-*) directories removed (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_manifest import describe_prefix
+from ansible.module_utils.sweepops_snapshot_store import check_trees, parse_age, probe
+
+
+def slurm_partitions(sinfo: str) -> tuple[int, list[str], str]:
+    try:
+        proc = subprocess.run(
+            [sinfo, "-h", "-o", "%P"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except FileNotFoundError:
+        return 127, [], f"{sinfo}: not found"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, [], str(exc)
+    parts = [line.strip().rstrip("*") for line in proc.stdout.splitlines() if line.strip()]
+    return proc.returncode, parts, proc.stderr.strip()
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "lab_root": {"type": "str", "required": True},
+            "sinfo": {"type": "str", "default": "sinfo"},
+            "env_path": {"type": "str", "default": ""},
+            "env_content": {"type": "bool", "default": False},
+            "trees": {"type": "list", "elements": "dict", "default": []},
+            "incoming_tag": {"type": "str"},
+            "incoming_max_age": {"type": "str", "default": "1d"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    lab = os.path.expanduser(p["lab_root"])
+    result = {"changed": False, "env": {}, "trees": {}, "removed": []}
+    result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
+    result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
+    if p["env_path"]:
+        path = os.path.expanduser(p["env_path"])
+        if not os.path.isabs(path):
+            module.fail_json(msg=f"env_path {path!r} is not an absolute path", **result)
+        try:
+            env = describe_prefix(path, content=p["env_content"])
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read {path}: {exc}", **result)
+        env.pop("entries")
+        result["env"] = {"path": path, **env}
+    if p["trees"] and result["lab_ok"]:
+        problem = check_trees(p["trees"], p["incoming_tag"])
+        if problem:
+            module.fail_json(msg=problem, **result)
+        try:
+            max_age = parse_age(p["incoming_max_age"])
+            found, stale = probe(
+                lab, p["trees"], p["incoming_tag"], max_age, remove=not module.check_mode
+            )
+        except (ValueError, OSError) as exc:
+            module.fail_json(msg=str(exc), **result)
+        result.update(trees=found, removed=stale, changed=bool(stale))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+../sweepops/snapshot_store.py

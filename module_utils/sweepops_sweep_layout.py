@@ -1,0 +1,1 @@
+../sweepops/sweep_layout.py

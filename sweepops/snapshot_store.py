@@ -1,0 +1,119 @@
+"""The cluster side of the code snapshots: LAB/KIND/KEY directories, LATEST, and the
+``.incoming-*`` directories syncs write into before they are renamed into place.
+
+Standard library only: it runs on login hosts as Ansible module_utils
+(module_utils/sweepops_snapshot_store.py is a link to this file), used by the code_sync
+role's module and by the deploy's one-round-trip cluster probe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from typing import Any
+
+KINDS = ("code", "agent")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    match = re.fullmatch(r"\s*(-?\d+)\s*([smhdw]?)\s*", str(text).lower())
+    if not match:
+        raise ValueError(f"incoming_max_age {text!r}: use a number with s, m, h, d or w")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def read_latest(base: str) -> str:
+    try:
+        with open(os.path.join(base, "LATEST")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def stale_incoming(base: str, max_age: float, now: float) -> list[str]:
+    """``.incoming-*`` directories of ``base`` as old as ``max_age`` (find's age semantics)."""
+    out: list[str] = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.name.startswith(".incoming-") or not entry.is_dir(follow_symlinks=False):
+            continue
+        age = now - entry.stat(follow_symlinks=False).st_mtime
+        if (max_age >= 0 and age >= max_age) or (max_age < 0 and age <= -max_age):
+            out.append(entry.path)
+    return sorted(out)
+
+
+def remove_tree(path: str) -> None:
+    # Snapshot files are read-only; their directories are not: rmtree needs no chmod.
+    shutil.rmtree(path)
+
+
+def write_latest(base: str, key: str) -> None:
+    tmp = os.path.join(base, f".LATEST.{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write(key + "\n")
+    os.replace(tmp, os.path.join(base, "LATEST"))
+
+
+def incoming_dir(lab: str, kind: str, key: str, tag: str) -> str:
+    return os.path.join(lab, kind, f".incoming-{key}-{tag}")
+
+
+def place(base: str, key: str, incoming: str) -> bool:
+    """Rename ``incoming`` to ``base/key`` and record it as LATEST; False if already there."""
+    final = os.path.join(base, key)
+    if os.path.isdir(final):
+        return False
+    try:
+        os.rename(incoming, final)
+    except OSError:
+        if not os.path.isdir(final):
+            raise
+        # another deploy renamed the same snapshot into place first: keep theirs
+        remove_tree(incoming)
+    write_latest(base, key)
+    return True
+
+
+def check_trees(trees: list[dict[str, Any]], tag: str | None) -> str | None:
+    """What is wrong with ``trees`` / ``tag``, or None."""
+    for tree in trees:
+        if tree.get("kind") not in KINDS or not re.fullmatch(
+            r"[0-9a-f]{8,64}", tree.get("key", "")
+        ):
+            return f"bad tree {tree!r}: kind one of {KINDS}, key a hex hash"
+    if tag is not None and ("/" in tag or not tag.strip()):
+        return f"incoming_tag {tag!r}: no '/' and not empty"
+    return None
+
+
+def probe(
+    lab: str, trees: list[dict[str, Any]], tag: str | None, max_age: float, *, remove: bool
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per kind: ``present``, ``latest`` and (given ``tag``) ``incoming``; and the leftover
+    ``.incoming-*`` directories at least ``max_age`` old, removed when ``remove``."""
+    now = time.time()
+    found: dict[str, dict[str, Any]] = {}
+    stale: list[str] = []
+    for kind in dict.fromkeys(t["kind"] for t in trees):
+        base = os.path.join(lab, kind)
+        found[kind] = {"latest": read_latest(base)}
+        stale += stale_incoming(base, max_age, now)
+    for tree in trees:
+        kind, key = tree["kind"], tree["key"]
+        found[kind]["present"] = os.path.isdir(os.path.join(lab, kind, key))
+        if tag is not None:
+            found[kind]["incoming"] = incoming_dir(lab, kind, key, tag)
+    if remove:
+        for path in stale:
+            try:
+                remove_tree(path)
+            except OSError as exc:
+                raise OSError(f"cannot remove the leftover {path}: {exc}") from exc
+    return found, stale
