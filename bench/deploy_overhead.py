@@ -82,8 +82,9 @@ def make_repo(dest: Path, n_files: int) -> Path:
 
 
 def edit_one_file(repo: Path, n: int) -> None:
+    """A new tree each time, also across bench runs (snapshots stay on the cluster)."""
     path = repo / "gen" / "d000" / "f00000.py"
-    path.write_text(path.read_text() + f"EDIT_{n} = {n}\n")
+    path.write_text(path.read_text() + f"EDIT_{n} = {n}  # {time.time_ns()}\n")
     git(repo, "commit", "-qam", f"edit {n}")
 
 

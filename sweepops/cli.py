@@ -64,9 +64,9 @@ def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .experiment import resolve_experiment
+    from .experiment_paths import resolve_experiment
+    from .ledger import new_deploy_id
     from .playbook import run_playbook
-    from .sweeps_create import new_deploy_id
 
     extra = _parse_extra_vars(args.extra_vars)
     # An unknown name fails here at once; the file itself is validated once, by the
@@ -96,7 +96,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, Any]:
-    from .experiment import resolve_experiment
+    from .experiment_paths import resolve_experiment
 
     if deploy_id:
         rec = ledger.find_deploy(root, deploy_id)

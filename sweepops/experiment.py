@@ -22,6 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.errors import ExperimentError, SweepopsError
+from sweepops.experiment_paths import (  # noqa: F401 - re-exported
+    EXPERIMENTS_DIR,
+    SUFFIXES,
+    list_experiments,
+    resolve_experiment,
+)
 from sweepops.validate import (
     SPEC_KEYS,
     TOP_LEVEL_SETTINGS,
@@ -33,8 +39,6 @@ from sweepops.validate import (
 )
 from sweepops.yamlsource import KeyPath, YamlDoc, YamlSyntaxError, parse_yaml
 
-EXPERIMENTS_DIR = "experiments"
-SUFFIXES = (".yml", ".yaml")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -67,43 +71,6 @@ class _Expanded:
 
     spec: SweepSpec
     origins: dict[KeyPath, KeyPath]
-
-
-# --------------------------------------------------------------------------- resolving
-
-
-def resolve_experiment(ref: str, root: Path) -> Path:
-    """Find the experiment file ``ref`` refers to.
-
-    ``"base"`` or ``"base.yml"`` → ``root/experiments/base.yml`` when it exists; otherwise
-    an existing file path (absolute, relative to the cwd, or relative to ``root``).
-    Raises :class:`SweepopsError` naming ``ref`` and listing the available experiments.
-    """
-    for candidate in _candidates(ref, root):
-        if candidate.is_file():
-            return candidate.absolute()
-    available = list_experiments(root)
-    listing = ", ".join(available) if available else f"none in {root / EXPERIMENTS_DIR}"
-    raise SweepopsError(
-        f"unknown experiment {ref!r}; available experiments: {listing}",
-        hint=f"give an experiment name from {root / EXPERIMENTS_DIR} or a path to a YAML file",
-    )
-
-
-def _candidates(ref: str, root: Path) -> list[Path]:
-    exp_dir = root / EXPERIMENTS_DIR
-    names = [ref] if ref.endswith(SUFFIXES) else [ref + suffix for suffix in SUFFIXES]
-    candidates = [exp_dir / name for name in names]
-    candidates += [Path(ref).expanduser(), root / ref]
-    return candidates
-
-
-def list_experiments(root: Path) -> list[str]:
-    """Names (file stems) of the experiments in ``root/experiments``, sorted."""
-    exp_dir = root / EXPERIMENTS_DIR
-    if not exp_dir.is_dir():
-        return []
-    return sorted({p.stem for p in exp_dir.iterdir() if p.suffix in SUFFIXES and p.is_file()})
 
 
 # --------------------------------------------------------------------------- loading

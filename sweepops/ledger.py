@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import secrets
+import time
 from pathlib import Path
 from typing import Any
+
+
+def new_deploy_id() -> str:
+    """A new deploy id: the time, then random hex (sortable, unique enough per lab)."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def ledger_path(root: Path) -> Path:

@@ -7,7 +7,6 @@ made and creates nothing.
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,9 @@ from typing import Any
 from . import journal, ledger, wandb_backend
 from .experiment import Experiment, load_experiment, resolve_experiment
 from .gitinfo import git_state
+from .ledger import new_deploy_id  # noqa: F401 - re-exported
 from .offline_sweep import OfflineSweep, sweep_meta
 from .plan import plan_experiment
-
-
-def new_deploy_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def local_lab_root(root: Path) -> Path:

@@ -42,8 +42,7 @@ def snapshot(p: Params, check_mode: bool) -> Result:
 
     deploy_id = p["deploy_id"]
     if not deploy_id:
-        # Only when none is given (the CLI always gives one): importing it costs ~0.2 s.
-        from .sweeps_create import new_deploy_id
+        from .ledger import new_deploy_id
 
         deploy_id = new_deploy_id()
     if not DEPLOY_ID.match(deploy_id) or deploy_id in (".", ".."):
