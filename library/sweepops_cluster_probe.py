@@ -12,6 +12,9 @@ description:
     remote Python start-up.
   - The lab root - whether it is a directory writable by the user.
   - Slurm - C(sinfo -h -o %P) - its exit status, the partitions, the error.
+  - Given I(sbatch_test), whether Slurm accepts a job with those options
+    (C(sbatch --test-only OPTIONS --wrap true)): a partition, GRES, memory or time limit the
+    cluster refuses is found before any sweep is created.
   - Given I(env_path), the env copy there (C(sweepops_env_manifest)'s answer, without the
     entries: the drift check asks for them only when the digests differ).
   - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s answer); leftover
@@ -26,6 +29,15 @@ options:
     description: The sinfo command.
     type: str
     default: sinfo
+  sbatch_test:
+    description: sbatch options (C(--partition=gpu), C(--gres=gpu:1), ...) to test; none when empty.
+    type: list
+    elements: str
+    default: []
+  sbatch:
+    description: The sbatch command.
+    type: str
+    default: sbatch
   env_path:
     description: The synced env path to fingerprint (none when empty).
     type: str
@@ -77,6 +89,14 @@ slurm_error:
   description: sinfo's standard error, or why it could not run.
   returned: always
   type: str
+sbatch_test_rc:
+  description: The exit status of C(sbatch --test-only) (0 when accepted; none when not tested).
+  returned: always
+  type: int
+sbatch_test_error:
+  description: What C(sbatch --test-only) said when it refused.
+  returned: always
+  type: str
 env:
   description: C(path), C(exists), C(digest), C(ancestor), C(writable), C(free_bytes), C(home)
     of I(env_path); empty without one.
@@ -101,17 +121,19 @@ from ansible.module_utils.sweepops_manifest import describe_prefix
 from ansible.module_utils.sweepops_snapshot_store import check_trees, parse_age, probe
 
 
-def slurm_partitions(sinfo: str) -> tuple[int, list[str], str]:
+def run(argv: list[str]) -> tuple[int, str, str]:
     try:
-        proc = subprocess.run(
-            [sinfo, "-h", "-o", "%P"], capture_output=True, text=True, timeout=60, check=False
-        )
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
-        return 127, [], f"{sinfo}: not found"
+        return 127, "", f"{argv[0]}: not found"
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, [], str(exc)
-    parts = [line.strip().rstrip("*") for line in proc.stdout.splitlines() if line.strip()]
-    return proc.returncode, parts, proc.stderr.strip()
+        return 1, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr.strip()
+
+
+def slurm_partitions(sinfo: str) -> tuple[int, list[str], str]:
+    rc, out, err = run([sinfo, "-h", "-o", "%P"])
+    return rc, [line.strip().rstrip("*") for line in out.splitlines() if line.strip()], err
 
 
 def main() -> None:
@@ -119,6 +141,8 @@ def main() -> None:
         argument_spec={
             "lab_root": {"type": "str", "required": True},
             "sinfo": {"type": "str", "default": "sinfo"},
+            "sbatch_test": {"type": "list", "elements": "str", "default": []},
+            "sbatch": {"type": "str", "default": "sbatch"},
             "env_path": {"type": "str", "default": ""},
             "env_content": {"type": "bool", "default": False},
             "trees": {"type": "list", "elements": "dict", "default": []},
@@ -132,6 +156,11 @@ def main() -> None:
     result = {"changed": False, "env": {}, "trees": {}, "removed": []}
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
+    result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
+    if p["sbatch_test"] and result["slurm_rc"] == 0:
+        rc, _, err = run([p["sbatch"], "--test-only", *p["sbatch_test"], "--wrap", "true"])
+        result["sbatch_test_rc"] = rc
+        result["sbatch_test_error"] = err if rc else ""
     if p["env_path"]:
         path = os.path.expanduser(p["env_path"])
         if not os.path.isabs(path):

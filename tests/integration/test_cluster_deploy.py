@@ -256,7 +256,9 @@ def test_gres_the_cluster_refuses_is_reported_and_nothing_submitted(repo, cluste
         repo, cluster, "deploy", "base", "-e", f"clusters={cluster.name}", "-e", "gres=gpu:9"
     )
     assert proc.returncode != 0
-    assert "gres" in (proc.stdout + proc.stderr).lower()
+    assert "Slurm refuses a job with" in proc.stdout and "--gres=gpu:9" in proc.stdout
+    assert "gres" in proc.stdout.split("Slurm refuses a job with")[1].lower()
+    assert deploys(repo) == []  # found in the checks: no sweep was created
     assert my_jobs(cluster) - before == set()  # nothing new submitted (old jobs age out)
 
 
