@@ -203,6 +203,47 @@ def _ancestors(code_dir: Path, key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(trees))[:LINK_CANDIDATES]
 
 
+def _gitlinks(code_dir: Path, index: Path) -> list[str]:
+    """Paths of the submodules (gitlink entries, mode 160000) in ``index``."""
+    out = _git(code_dir, "ls-files", "-z", "-s", index=index).stdout
+    return [
+        os.fsdecode(entry.split(b"\t", 1)[1])
+        for entry in out.split(b"\0")
+        if entry.startswith(b"160000 ")
+    ]
+
+
+def _submodule(code_dir: Path, path: str) -> list[str]:
+    """The files of the submodule checked out at ``path`` (and of its own submodules),
+    as paths from ``code_dir``. Its commit is in the snapshot's key (the gitlink); its
+    working tree must be that commit's, or the files synced would not be the key's."""
+    sub = code_dir / path
+    if not (sub / ".git").exists():
+        raise SweepopsError(
+            f"{code_dir}: submodule {path} is not checked out, so its files cannot be synced",
+            hint="run `git submodule update --init --recursive`",
+        )
+    status = _git(
+        sub,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=normal",
+        "--ignore-submodules=none",
+    ).stdout
+    changed = [f"{path}/{entry[3:]}" for entry in _split0(status) if len(entry) > 3]
+    if changed:
+        listed = "\n".join(f"  {p}" for p in changed[:MAX_LISTED])
+        more = f"\n  ... and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
+        raise SweepopsError(
+            f"{code_dir}: submodule {path} has uncommitted change(s):\n{listed}{more}",
+            hint="commit them in the submodule and the new submodule commit here (a snapshot "
+            "keeps a submodule by its commit: allow_dirty cannot store its changes)",
+        )
+    out = _git(sub, "ls-files", "-z", "--recurse-submodules").stdout
+    return [f"{path}/{name}" for name in _split0(out)]
+
+
 def _refusal(code_dir: Path, changes: Sequence[tuple[str, str]]) -> SweepopsError:
     lines = [
         f"  {status} {path!r}" if "\n" in path else f"  {status} {path}"
@@ -239,6 +280,7 @@ def snapshot_of(
         index = Path(tmp) / "index"
         key = _stage_tree(code_dir, index, head_tree, excluded)
         listed = _split0(_git(code_dir, "ls-files", "-z", index=index).stdout)
+        submodules = _gitlinks(code_dir, index)
     changes = (
         () if key == head_tree else _changes(code_dir, head_tree or _empty_tree(code_dir), key)
     )
@@ -246,6 +288,10 @@ def snapshot_of(
         raise _refusal(code_dir, changes)
     # Entries not on disk (e.g. skip-worktree in a sparse checkout) cannot be synced.
     top = os.fspath(code_dir)
+    if submodules:
+        # A submodule is one gitlink entry: sync its files instead of its bare directory.
+        inside = [f for path in submodules for f in _submodule(code_dir, path)]
+        listed = sorted((set(listed) - set(submodules)) | set(inside), key=os.fsencode)
     files = tuple(f for f in listed if os.path.lexists(os.path.join(top, f)))
     diff = ""
     if changes:

@@ -277,3 +277,19 @@ def test_dirty_tree_fails_with_the_file_list_and_syncs_nothing(cluster: Cluster,
     diff = (repo / ".sweepops" / "deploys" / "dirty-2" / "dirty.diff").read_text()
     assert "+print('uncommitted')" in diff and "# A notes.py" in diff
     assert not (repo / ".sweepops" / "deploys" / "dirty-1").exists()
+
+
+def test_a_submodule_arrives_with_its_files(cluster: Cluster, repo: Path, tmp_path: Path):
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    (lib / "pkg" / "layers.py").write_text(f"DEPTH = 3  # {uuid.uuid4().hex}\n")
+    git(lib, "init", "-q")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-qm", "lib")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "commit", "-qm", "add lib")
+    key = snapshot_of(repo, allow_dirty=False).key
+    proc = run_playbook(cluster, repo)
+    assert ok(proc)["failed"] == 0, proc.stdout[-3000:]
+    synced = cluster.cluster_lab / "code" / key / "vendor" / "lib" / "pkg" / "layers.py"
+    assert synced.read_text() == (lib / "pkg" / "layers.py").read_text()

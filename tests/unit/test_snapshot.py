@@ -286,3 +286,56 @@ def test_journal_edits_do_not_dirty_the_tree_or_change_the_key(repo: Path) -> No
     (repo / "journal.py").write_text("x = 1\n")
     with pytest.raises(SweepopsError):
         snapshot_of(repo, allow_dirty=False)
+
+
+@pytest.fixture
+def with_submodule(repo: Path, tmp_path: Path) -> Path:
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    (lib / "pkg" / "layers.py").write_text("DEPTH = 3\n")
+    git(lib, "init", "-q")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-qm", "lib")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "commit", "-qm", "add lib")
+    return repo
+
+
+def test_submodule_files_are_synced_and_its_commit_is_in_the_key(with_submodule: Path) -> None:
+    snap = snapshot_of(with_submodule, allow_dirty=False)
+    assert "vendor/lib/pkg/layers.py" in snap.files
+    assert "vendor/lib" not in snap.files  # the gitlink itself is no file to sync
+    assert ".gitmodules" in snap.files and "train.py" in snap.files
+    assert list(snap.files) == sorted(snap.files, key=os.fsencode)
+    assert snap.key == head_tree(with_submodule)  # the gitlink (commit) is part of the tree
+
+
+def test_a_dirty_submodule_is_refused_even_with_allow_dirty(with_submodule: Path) -> None:
+    (with_submodule / "vendor" / "lib" / "pkg" / "layers.py").write_text("DEPTH = 4\n")
+    for allow in (False, True):
+        with pytest.raises(SweepopsError) as err:
+            snapshot_of(with_submodule, allow_dirty=allow)
+        assert "submodule vendor/lib has uncommitted change(s)" in str(err.value)
+        assert "vendor/lib/pkg/layers.py" in str(err.value)
+
+
+def test_a_submodule_at_another_commit_makes_the_tree_dirty(with_submodule: Path) -> None:
+    sub = with_submodule / "vendor" / "lib"
+    (sub / "pkg" / "layers.py").write_text("DEPTH = 5\n")
+    git(sub, "commit", "-qam", "deeper")
+    with pytest.raises(SweepopsError) as err:
+        snapshot_of(with_submodule, allow_dirty=False)
+    assert "vendor/lib" in str(err.value)
+    snap = snapshot_of(with_submodule, allow_dirty=True)
+    assert snap.key != head_tree(with_submodule)
+    git(with_submodule, "commit", "-qam", "bump lib")
+    assert snapshot_of(with_submodule, allow_dirty=False).key == head_tree(with_submodule)
+
+
+def test_a_submodule_not_checked_out_is_refused(with_submodule: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(with_submodule), str(clone))  # without --recursive
+    with pytest.raises(SweepopsError) as err:
+        snapshot_of(clone, allow_dirty=False)
+    assert "submodule vendor/lib is not checked out" in str(err.value)
+    assert "git submodule update --init" in str(err.value)
