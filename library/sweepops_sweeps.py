@@ -48,6 +48,11 @@ options:
   base_url:
     description: wandb server (default C(WANDB_BASE_URL), else https://api.wandb.ai).
     type: str
+  compute_internet:
+    description: Per cluster host, whether its compute nodes reach the wandb server
+      (C(true), C(false), C(auto) = as provisioning recorded). With wandb, the hosts without
+      get the hand-off (offline agent, C(sweepops sync)); listed in the record's C(handoff).
+    type: dict
 author: sweepops
 """
 
@@ -76,6 +81,7 @@ def main() -> None:
             "entity": {"type": "str"},
             "project": {"type": "str"},
             "base_url": {"type": "str"},
+            "compute_internet": {"type": "dict"},
         },
         supports_check_mode=True,
     )
@@ -101,6 +107,7 @@ def main() -> None:
             entity=p["entity"],
             project=p["project"],
             base_url=p["base_url"],
+            compute_internet=p["compute_internet"],
         )
     except SweepopsError as exc:
         module.fail_json(msg=str(exc))
