@@ -36,6 +36,8 @@ from .handoff import SYNCED_SUFFIX
 from .progress import Progress
 
 NOTHING = "nothing was uploaded and no run was marked"
+#: ``--watch`` gives up after this many passes in a row in which a server or cluster failed.
+WATCH_GIVE_UP = 5
 #: Runs uploaded per ``wandb sync`` process (each start costs a few seconds).
 CHUNK = 8
 
@@ -276,8 +278,10 @@ def sync_once(
     for url in urls:
         wandb_backend.check_server(url, keys[url], nothing=NOTHING)
     run_playbook = playbook or (lambda r, ev: run_sync_playbook(r, ev, inventory))
-    bar = progress or Progress("sync")
-    bar.update(0, message=f"listing and pulling finished runs on {', '.join(sorted(want))}")
+    for host in want:
+        (staging_root(root) / host).mkdir(parents=True, exist_ok=True)  # rsync's destination
+    bar = progress or Progress("upload")
+    bar.update(0, message=f"listing and pulling the finished runs on {', '.join(sorted(want))}")
     listed = run_playbook(
         root, {"sweepops_targets": {h: t.extravars(root) for h, t in want.items()}}
     )
@@ -293,7 +297,7 @@ def sync_once(
     to_mark = [p for p in pending if p.marker.exists()]  # uploaded earlier, mark failed then
     report.marked_only = [p.run_id for p in to_mark]
     todo = [p for p in pending if not p.marker.exists()]
-    bar.update(0, total=len(todo), message=f"{len(todo)} run(s) to upload")
+    bar.update(0, total=len(todo), message=f"run(s) pulled from {', '.join(sorted(want))}")
     groups: dict[tuple[str, str, str], list[PendingRun]] = {}
     for p in todo:
         groups.setdefault((p.sweep.base_url, p.sweep.entity, p.sweep.project), []).append(p)
@@ -366,13 +370,13 @@ def sync(
     experiment is left on those clusters. Returns the exit status (1 if a run failed to
     upload or a cluster did not answer in the last pass)."""
     out = out or sys.stdout
-    rounds = 0
+    failing = 0  # passes in a row that failed (server or cluster not answering)
     while True:
-        rounds += 1
         try:
             report = sync_once(root, deploys, inventory=inventory, progress=progress)
         except SweepopsError as exc:
-            if watch is None or "API key" in exc.message:
+            failing += 1
+            if watch is None or "API key" in exc.message or failing >= WATCH_GIVE_UP:
                 raise
             out.write(f"sync: {exc.message}; trying again in {watch:.0f} s\n")
             out.flush()
@@ -381,7 +385,8 @@ def sync(
         for line in report.lines():
             out.write(f"sync: {line}\n")
         out.flush()
-        if watch is None or report.finished or not targets(root, deploys):
+        failing = failing + 1 if report.host_errors else 0
+        if watch is None or report.finished or failing >= WATCH_GIVE_UP:
             if watch is not None and report.finished:
                 out.write(
                     "sync: no job of the experiment is left; every finished run is uploaded\n"

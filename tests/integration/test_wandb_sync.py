@@ -141,7 +141,8 @@ def test_sync_uploads_each_finished_run_once_attached_to_its_sweep(
     )
     assert report.ok, report.lines()
     assert (len(report.uploaded), report.unfinished, report.already) == (2, 1, 0)
-    assert "2 run(s) to upload" in stream.getvalue()
+    assert "0/2 run(s) pulled from fake-login" in stream.getvalue()
+    assert "2/2 uploaded to sweepops-test/proj" in stream.getvalue()
     for run in double.runs.values():
         assert run.sweep in ids and run.state == "finished" and run.completions == 1
         spec = ids[run.sweep]
