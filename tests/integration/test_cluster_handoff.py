@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -64,7 +65,11 @@ def test_handoff_runs_offline_and_sync_uploads_each_run_once(repo, cluster):
             assert meta["id"] == sid and meta["config"]["method"] == "grid"
 
         # Sync while the jobs run, until none is left.
+        started = time.monotonic()
         synced = sweepops(repo, cluster, env, "sync", "composite", "--watch", "5")
+        print(
+            f"\nsync --watch 5: {time.monotonic() - started:.1f} s\n{synced.stdout}{synced.stderr}"
+        )
         assert synced.returncode == 0, synced.stdout[-4000:] + synced.stderr[-4000:]
         assert "no job of the experiment is left" in synced.stdout
         for job in jobs_of(repo, deploy["deploy_id"]).values():
@@ -99,7 +104,9 @@ def test_handoff_runs_offline_and_sync_uploads_each_run_once(repo, cluster):
 
         # A second sync uploads nothing.
         before = len(w.calls)
+        started = time.monotonic()
         again = sweepops(repo, cluster, env, "sync", "composite")
+        print(f"second sync: {time.monotonic() - started:.1f} s\n{again.stdout}{again.stderr}")
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         assert "uploaded 0 run(s)" in again.stdout and "6 synced before" in again.stdout
         assert [c.operation for c in w.calls[before:] if c.operation.startswith(UPLOADS)] == []
