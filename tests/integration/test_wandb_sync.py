@@ -228,3 +228,20 @@ def test_sync_command_says_when_there_is_nothing_to_sync(repo: Path, double):
     )
     assert proc.returncode == 0, proc.stderr
     assert "nothing to sync" in proc.stdout
+
+
+def test_auto_follows_what_provisioning_found(repo: Path, double):
+    facts = repo / ".sweepops" / "facts"
+    facts.mkdir(parents=True)
+    (facts / "atlas-login.json").write_text('{"internet": false}')
+    (facts / "babel-login.json").write_text('{"internet": true}')
+    record, _ = create_sweeps(
+        "composite",
+        root=repo,
+        clusters=("atlas", "babel"),
+        backend="wandb",
+        dry_run=True,
+        compute_internet={"atlas-login": "auto", "babel-login": "auto"},
+    )
+    assert list(record["handoff"]) == ["atlas-login"]
+    assert "provisioning found" in record["handoff"]["atlas-login"]
