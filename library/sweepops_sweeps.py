@@ -48,6 +48,11 @@ options:
   base_url:
     description: wandb server (default C(WANDB_BASE_URL), else https://api.wandb.ai).
     type: str
+  compute_internet:
+    description: Per cluster host, whether its compute nodes reach the wandb server
+      (C(true), C(false), C(auto) = as provisioning recorded). With wandb, the hosts without
+      get the hand-off (offline agent, C(sweepops sync)); listed in the record's C(handoff).
+    type: dict
 author: sweepops
 """
 

@@ -8,10 +8,12 @@ made and creates nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import journal, ledger, wandb_backend
+from . import handoff, journal, ledger, wandb_backend
+from .errors import SweepopsError
 from .experiment import Experiment, load_experiment, resolve_experiment
 from .gitinfo import git_state
 from .ledger import new_deploy_id  # noqa: F401 - re-exported
@@ -41,6 +43,7 @@ def create_sweeps(
     entity: str | None = None,
     project: str | None = None,
     base_url: str | None = None,
+    compute_internet: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
 
@@ -52,6 +55,11 @@ def create_sweeps(
     else auto) picks where the sweeps live. With wandb they are created on the server first
     (``entity``/``project``: the experiment's, else these, else the viewer's entity and the
     experiment name) and each entry carries ``backend``, ``entity``, ``project``, ``url``.
+
+    ``compute_internet`` ({cluster host: true | false | auto}) names the clusters whose
+    compute nodes cannot reach the server (auto: as provisioning recorded). With wandb, the
+    record's ``handoff`` ({host: why}) lists them: their jobs run the offline agent on a sweep
+    directory with the wandb sweep's id and config, and ``sweepops sync`` uploads the runs.
     """
     root = root.resolve()
     if deploy_id:
@@ -85,12 +93,19 @@ def create_sweeps(
         configs = [wandb_config(exp.name, spec.tags, spec.config) for spec in exp.sweeps]
         if not dry_run:
             key = wandb_backend.require_api_key(url)
+            wandb_backend.check_server(url, key, nothing="no sweep was created, no job submitted")
             made = wandb_backend.create_wandb_sweeps(
                 configs, entity=entity, project=project, url=url, api_key=key
             )
             created = list(made)
             entity = made[0].entity if made else entity
         record.update(entity=entity, project=project, base_url=url)
+        record["handoff"] = handoff_for(root, compute_internet)
+        if record["handoff"]:
+            record["backend_reason"] = (
+                f"{why}; compute nodes without internet on {', '.join(sorted(record['handoff']))}"
+                f": their jobs log offline, upload the runs with `sweepops sync {exp.name}`"
+            )
     plan = plan_experiment(exp, default_agents=default_agents)
     for i, (spec, row) in enumerate(zip(exp.sweeps, plan["sweeps"], strict=True)):
         env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
@@ -134,6 +149,17 @@ def create_sweeps(
         ledger.append(root, record)
         journal.append_deploy(root, record)
     return record, True
+
+
+def handoff_for(root: Path, compute_internet: Mapping[str, Any] | None) -> dict[str, str]:
+    """{host: why} of the clusters whose jobs log offline for ``sweepops sync`` (the
+    provisioning facts are read from ``ROOT/.sweepops/facts/HOST.json``)."""
+    try:
+        return handoff.handoff_hosts(compute_internet or {}, root / ".sweepops" / "facts")
+    except ValueError as exc:
+        raise SweepopsError(
+            str(exc), hint="set compute_internet in the cluster's group_vars"
+        ) from None
 
 
 def wandb_config(experiment: str, tags: tuple[str, ...], config: dict[str, Any]) -> dict[str, Any]:

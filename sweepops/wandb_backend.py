@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import netrc
@@ -22,6 +23,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +135,43 @@ def app_url(url: str) -> str:
 
 def sweep_url(url: str, entity: str, project: str, sweep_id: str) -> str:
     return f"{app_url(url)}/{entity}/{project}/sweeps/{sweep_id}"
+
+
+def check_server(url: str, api_key: str, *, nothing: str, timeout: float = 15) -> str:
+    """Ask the server who the key belongs to (GraphQL ``Viewer``); returns the entity. Raises
+    SweepopsError, ending with ``nothing`` (what was not done), when the server cannot be
+    reached or refuses the key: one quick request instead of the SDK's minutes of retries."""
+    body = json.dumps(
+        {"operationName": "Viewer", "query": "query Viewer { viewer { id entity } }"}
+    ).encode()
+    auth = base64.b64encode(f"api:{api_key}".encode()).decode()
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - http(s) URL from config
+            data = json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise SweepopsError(
+                f"the wandb server at {url} refused the API key (HTTP {exc.code}); {nothing}",
+                hint="check WANDB_API_KEY or `wandb login --host URL`",
+            ) from None
+        raise SweepopsError(
+            f"the wandb server at {url} answered HTTP {exc.code}; {nothing}",
+            hint="try again later",
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SweepopsError(
+            f"the wandb server at {url} is unreachable ({reason}); {nothing}",
+            hint="check the network and WANDB_BASE_URL / wandb_base_url, then try again",
+        ) from None
+    viewer = (data.get("data") or {}).get("viewer") or {}
+    return str(viewer.get("entity") or "")
 
 
 @dataclass(frozen=True)

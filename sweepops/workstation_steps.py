@@ -105,6 +105,7 @@ def sweeps(p: Params, check_mode: bool) -> Result:
             entity=p["entity"],
             project=p["project"],
             base_url=p["base_url"],
+            compute_internet=p["compute_internet"],
         )
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
@@ -240,6 +241,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "entity": {"type": "str"},
         "project": {"type": "str"},
         "base_url": {"type": "str"},
+        "compute_internet": {"type": "dict"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
     "sweepops_env_local": {

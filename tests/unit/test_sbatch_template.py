@@ -54,6 +54,7 @@ def render(**over: Any) -> str:
         "sbatch_agent_args": ["--lease", "60"],
         "sbatch_wandb_max_failures": 3,
         "sbatch_wandb_env": {},
+        "sbatch_wandb_handoff": False,
     }
     values.update(over)
     return env.get_template("agent.sbatch.j2").render(**values)
@@ -284,3 +285,28 @@ def test_wandb_agent_job_fails_when_a_run_failed(tmp_path, exits, rc):
     assert "wandb agent --max-consecutive-failed-runs 3 ent/proj/sw1" in out
     assert "tags=a,b c group=d1 url=http://10.0.0.1:8080 flapping=true" in out
     assert f"runs in this job: {len(exits)}, failed: {sum(e != 0 for e in exits)}" in out
+
+
+def test_wandb_sweep_on_compute_nodes_without_internet_runs_the_offline_agent(tmp_path):
+    sweep = {
+        "id": "sw1",
+        "name": "clean",
+        "agents": 2,
+        "dir": "/srv/lab/sweeps/sw1",
+        "backend": "wandb",
+        "path": "ent/proj/sw1",
+        "base_url": "http://10.0.0.1:8080",
+        "run_env": {"WANDB_TAGS": "a", "WANDB_PROJECT": "proj"},
+    }
+    text = render(
+        sbatch_sweep=sweep,
+        sbatch_wandb_handoff=True,
+        sbatch_shard="1/2",
+        sbatch_wandb_env={"WANDB_ERROR_REPORTING": "false"},
+    )
+    bash_n(text, tmp_path)
+    assert "wandb agent" not in text and "WANDB_BASE_URL" not in text and "shim" not in text
+    assert "-m sweepops agent /srv/lab/sweeps/sw1 --code-dir /srv/lab/code/h1 --shard 1/2" in text
+    assert "export WANDB_ERROR_REPORTING=false" in text
+    # the same sweep on a cluster with internet runs wandb agent
+    assert "wandb agent" in render(sbatch_sweep=sweep)

@@ -1,0 +1,1 @@
+../sweepops/handoff.py
