@@ -63,6 +63,14 @@ home:
   description: This user's home directory.
   returned: always
   type: str
+prefix:
+  description: The prefix fingerprinted (as given).
+  returned: always
+  type: str
+content:
+  description: Whether file contents were hashed (as given).
+  returned: always
+  type: bool
 """
 
 import os
@@ -93,6 +101,9 @@ def main():
         free = 0
     result = {
         "changed": False,
+        # as asked: a deploy records them with the digest, so reproduce can compute it again
+        "prefix": prefix,
+        "content": module.params["content"],
         "exists": os.path.isdir(prefix),
         "ancestor": ancestor,
         "writable": os.path.isdir(ancestor) and os.access(ancestor, os.W_OK | os.X_OK),
