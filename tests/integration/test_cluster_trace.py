@@ -9,6 +9,7 @@ holds no packages itself: a .pth file points at the shared test env (tests/clust
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -125,3 +126,97 @@ def test_reproduce_rebuilds_a_gone_snapshot_and_refuses_a_changed_env(
     assert sub["env_digest"][:12] in refused.stderr and "provision" in refused.stderr
     assert cluster.ssh("squeue -h -t all -o %i").stdout.split() == jobs_before
     assert len([r for r in ledger.records(repo) if r.get("reproduces")]) == 1
+
+
+@pytest.fixture
+def container_cluster(cluster: Cluster) -> Iterator[Path]:
+    """The cluster with container_image set to a small file on its side (no apptainer exists
+    here: the jobs are submitted held, `--hold`, and cancelled, so the container runtime is
+    never started). The cluster's group_vars are restored afterwards."""
+    image = cluster.lab / "containers" / f"test-{uuid.uuid4().hex[:8]}.sif"
+    theirs = cluster.cluster_lab / image.relative_to(cluster.lab)
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_bytes(b"not a real image, but a real file\n" * 100)
+    theirs.chmod(0o644)
+    group_vars = cluster.inventory.parent / "group_vars" / f"{cluster.name}.yml"
+    before = group_vars.read_text()
+    group_vars.write_text(before + f"container_image: {image}\nextra_directives: ['--hold']\n")
+    try:
+        yield image
+    finally:
+        group_vars.write_text(before)
+        theirs.unlink(missing_ok=True)
+        Path(f"{theirs}.sha256.json").unlink(missing_ok=True)
+
+
+def _cancel(cluster: Cluster, jobs: list[str]) -> None:
+    if jobs:
+        cluster.ssh("scancel " + " ".join(jobs), check=False)
+
+
+def test_container_digest_recorded_and_a_changed_image_refused(
+    repo: Path, cluster: Cluster, container_cluster: Path
+) -> None:
+    host = f"{cluster.name}-login"
+    theirs = cluster.cluster_lab / container_cluster.relative_to(cluster.lab)
+    jobs: list[str] = []
+    try:
+        proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+        (deploy,) = [r for r in ledger.records(repo) if "sweeps" in r]
+        sub = ledger.submissions(repo, deploy["deploy_id"])[host]
+        jobs += [str(j) for j in sub["jobs"].values()]
+        assert sub["container_image"] == str(container_cluster)
+        assert sub["container_digest"] == hashlib.sha256(theirs.read_bytes()).hexdigest()
+        assert sub["env_digest"]  # the shared test env's fingerprint
+        (sweep,) = deploy["sweeps"]
+        script = cluster.cluster_lab / "deploys" / deploy["deploy_id"] / f"{sweep['id']}.sbatch"
+        assert (
+            "apptainer exec" in script.read_text() and str(container_cluster) in script.read_text()
+        )
+        reason = cluster.ssh(f"squeue -h -j {jobs[0]} -o %r").stdout.split()
+        assert reason and set(reason) == {"JobHeldUser"}, reason
+
+        # A finished run as the agent in the container would have recorded it (no runtime
+        # here to run it for real).
+        run_id = "ctr0run1"
+        record = {
+            "id": run_id,
+            "state": "finished",
+            "params": {"lr": {"value": 0.1}, "batch_size": {"value": 16}, "epochs": {"value": 8}},
+            "summary": {"val_loss": 0.25},
+            "attempt": 1,
+            "exit_code": 0,
+            "duration": 2.0,
+            "host": host,
+        }
+        runs = cluster.cluster_lab / "sweeps" / sweep["id"] / "runs"
+        (runs / f"{run_id}.json").write_text(json.dumps(record))
+        res = sweepops(repo, [cluster], "results", "base", "--json")
+        assert res.returncode == 0, res.stderr
+        assert [r["run_id"] for r in json.loads(res.stdout)] == [run_id]
+
+        # Same image: the reproduction is submitted (held), with the same image.
+        ok = sweepops(repo, [cluster], "reproduce", run_id)
+        assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+        (repro,) = [r for r in ledger.records(repo) if r.get("reproduces")]
+        repro_sub = ledger.submissions(repo, repro["deploy_id"])[host]
+        jobs += [str(j) for j in repro_sub["jobs"].values()]
+        assert repro_sub["container_digest"] == sub["container_digest"]
+        repro_script = next((cluster.cluster_lab / "deploys" / repro["deploy_id"]).glob("*.sbatch"))
+        assert str(container_cluster) in repro_script.read_text()
+
+        # The image file changes on the cluster: refused, saying so; nothing submitted.
+        with open(theirs, "ab") as fh:
+            fh.write(b"one more byte")
+        queued = cluster.ssh("squeue -h -t all -o %i").stdout.split()
+        refused = sweepops(repo, [cluster], "reproduce", run_id)
+        assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr
+        assert f"the container image {container_cluster} on {host} changed since deploy" in (
+            refused.stderr
+        ), refused.stderr
+        assert sub["container_digest"][:12] in refused.stderr
+        assert hashlib.sha256(theirs.read_bytes()).hexdigest()[:12] in refused.stderr
+        assert cluster.ssh("squeue -h -t all -o %i").stdout.split() == queued
+    finally:
+        _cancel(cluster, jobs)
