@@ -274,11 +274,15 @@ def gather(
     best first, each row with ``cluster`` and ``commit`` and its job's accounting."""
     from .offline_sweep import OfflineSweep
     from .results import finish_rows, read_sweep_rows
+    from .wandb_results import gather_wandb, wandb_sweeps
 
     fetched = fetch(root, deploy, inventory=inventory, progress=progress) if fetch_remote else {}
     rows: list[dict[str, Any]] = []
     metric: dict[str, Any] | None = None
+    on_wandb = {s["id"] for s in wandb_sweeps(deploy)}
     for cluster, path in sweep_dirs(root, deploy):
+        if path.name in on_wandb:
+            continue  # its runs are on the wandb server (the directory holds agents' exits)
         sweep_metric = OfflineSweep(path).meta["config"].get("metric")
         metric = metric or sweep_metric
         keys = (str(sweep_metric["name"]),) if history and sweep_metric else ()
@@ -290,6 +294,22 @@ def gather(
             if cluster != "local":
                 join_acct(row, acct)
         rows.extend(sweep_rows)
+    # wandb-backed sweeps: their runs through wandb's public API, in the same table
+    wandb_rows, answers = gather_wandb(
+        root,
+        deploy,
+        history=history,
+        fetch_remote=fetch_remote,
+        progress=None
+        if progress is None
+        else Progress("wandb", stream=progress.stream, tty=progress.tty),
+    )
+    rows.extend(wandb_rows)
+    for sweep in deploy["sweeps"]:
+        if sweep["id"] in on_wandb:
+            metric = metric or (sweep.get("meta") or {}).get("config", {}).get("metric")
+    for url, got in answers.items():
+        fetched[f"wandb {url}"] = HostFetch(f"wandb {url}", error=got.error)
     finish_rows(rows, metric)
     return rows, metric, fetched
 
