@@ -182,7 +182,7 @@ def fetch(
     their accounting. Empty when the deploy ran on no cluster."""
     import ansible_runner
 
-    from .playbook import _private_dir, inventories
+    from .playbook import _key_out_of_environ, _private_dir, inventories
 
     want = targets(root, deploy)
     if not want:
@@ -225,20 +225,22 @@ def fetch(
             bar.advance(2, message=f"{host}: unreachable")
         return True
 
-    runner = ansible_runner.run(
-        private_data_dir=str(_private_dir(root)),
-        project_dir=str(root),
-        playbook=str(root / "playbooks" / "fetch.yml"),
-        extravars={"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
-        inventory=inventories(root, inventory),
-        envvars={
-            "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-            "ANSIBLE_NOCOLOR": "1",
-        },
-        event_handler=on_event,
-        quiet=True,
-    )
+    # the wandb key stays out of the environment ansible-runner records (artifacts/command)
+    with _key_out_of_environ():
+        runner = ansible_runner.run(
+            private_data_dir=str(_private_dir(root)),
+            project_dir=str(root),
+            playbook=str(root / "playbooks" / "fetch.yml"),
+            extravars={"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
+            inventory=inventories(root, inventory),
+            envvars={
+                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+                "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+                "ANSIBLE_NOCOLOR": "1",
+            },
+            event_handler=on_event,
+            quiet=True,
+        )
     for host, got in results.items():
         if got.error is None and runner.rc not in (0, None) and not got.transferred:
             stats = (runner.stats or {}).get("dark", {}) or (runner.stats or {}).get("failures", {})
