@@ -356,7 +356,7 @@ def test_cancel_stops_the_jobs_and_the_sweep(repo, cluster):
         time.sleep(1)
     cancel = sweepops(repo, cluster, "cancel", "long")
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
-    assert "cancelled on atlas-login" in cancel.stdout
+    assert f"cancelled on {cluster.name}-login" in cancel.stdout
     assert (cluster.cluster_lab / "sweeps" / sweep_id / "cancelled").exists()
     deadline = time.monotonic() + 120
     while True:
