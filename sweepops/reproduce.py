@@ -212,6 +212,7 @@ def changes(expect: dict[str, Any], observed: dict[str, Any], host: str) -> list
             out.append(
                 f"the env {path} on {host} changed since deploy {deploy_id}: fingerprint "
                 f"{expect['env_digest'][:12]} then, {str(env.get('digest'))[:12]} now"
+                + _env_files_changed(expect, env)
             )
     if expect.get("container_digest"):
         image = observed.get("image") or {}
@@ -225,6 +226,20 @@ def changes(expect: dict[str, Any], observed: dict[str, Any], host: str) -> list
                 f"sha256 {expect['container_digest'][:12]} then, {now_} now"
             )
     return out
+
+
+def _env_files_changed(expect: dict[str, Any], remote: dict[str, Any]) -> str:
+    """Which files differ, when the workstation's copy of the env is still the one the
+    deploy fingerprinted (then it stands for the cluster's copy as it was); else ""."""
+    from . import envsync
+
+    try:
+        local = envsync.manifest(expect["env_path"], content=bool(expect["env_content_hash"]))
+    except OSError:
+        return ""
+    if envsync.digest(local) != expect["env_digest"] or not remote.get("entries"):
+        return ""
+    return f" ({envsync.drift(local, remote['entries']).describe(limit=10)})"
 
 
 CHANGED_HINT = (

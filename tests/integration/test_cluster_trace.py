@@ -124,6 +124,8 @@ def test_reproduce_rebuilds_a_gone_snapshot_and_refuses_a_changed_env(
         refused.stderr
     ), refused.stderr
     assert sub["env_digest"][:12] in refused.stderr and "provision" in refused.stderr
+    # the workstation's copy is still the deployed one, so the changed file is named
+    assert "1 only on the cluster: lib/python" in refused.stderr and "hotfix.py" in refused.stderr
     assert cluster.ssh("squeue -h -t all -o %i").stdout.split() == jobs_before
     assert len([r for r in ledger.records(repo) if r.get("reproduces")]) == 1
 

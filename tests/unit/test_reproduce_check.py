@@ -191,3 +191,22 @@ def test_gone_agent_of_another_version_is_refused(repo: Path, tmp_path: Path) ->
     observed = {"env": {"exists": True, "digest": "e" * 64}, "snapshot_present": True}
     with pytest.raises(SweepopsError, match="agent package 0000000000000000 .* is gone"):
         verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
+
+
+def test_changed_files_are_named_when_the_workstation_still_has_the_deployed_env(tmp_path: Path):
+    from sweepops import envsync
+
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("#!/bin/sh\n")
+    (env / "lib.py").write_text("A = 1\n")
+    local = envsync.manifest(env)
+    theirs = [list(e) for e in local] + [["hotfix.py", "f", 6, "1", False]]
+    expect = {**EXPECT, "env_path": str(env), "env_digest": envsync.digest(local)}
+    observed = {"env": {"exists": True, "digest": "f" * 64, "entries": theirs}}
+    (got,) = changes({**expect, "container_digest": ""}, observed, "atlas")
+    assert got.endswith("(1 only on the cluster: hotfix.py)"), got
+    # the workstation's env changed too: it no longer tells what the deploy had
+    (env / "lib.py").write_text("A = 22\n")  # another size (the fingerprint uses size + mtime)
+    (got,) = changes({**expect, "container_digest": ""}, observed, "atlas")
+    assert got.endswith("ffffffffffff now"), got
