@@ -141,6 +141,9 @@ def plan(root: Path, run_id: str, cluster: str | None) -> dict[str, Any]:
         "deploy_id": repro_id,
         "experiment": found.deploy["experiment"],
         "commit": found.deploy.get("commit"),
+        # the same snapshot: its uncommitted changes are the original deploy's stored diff
+        "dirty_files": found.deploy.get("dirty_files") or [],
+        "diff_of": found.deploy.get("diff_of") or found.deploy["deploy_id"],
         "reproduces": {"run_id": run_id, "deploy_id": found.deploy["deploy_id"]},
         "time": time.time(),
         "sweeps": [
@@ -180,7 +183,9 @@ def expected(root: Path, deploy: dict[str, Any], origin: dict[str, Any]) -> dict
     """What the cluster must still have for an exact re-run, from the deploy's records: the
     env fingerprint and image digest of its ``submitted`` record, the snapshot and agent
     keys, and what rebuilds the snapshot (commit, stored diff)."""
-    diff_path = root / ".sweepops" / "deploys" / deploy["deploy_id"] / "dirty.diff"
+    # a reproduction's snapshot is its original deploy's, and so is the diff
+    diff_of = deploy.get("diff_of") or deploy["deploy_id"]
+    diff_path = root / ".sweepops" / "deploys" / diff_of / "dirty.diff"
     return {
         "deploy_id": deploy["deploy_id"],
         "env_path": origin.get("env_path") or "",

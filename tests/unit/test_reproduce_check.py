@@ -210,3 +210,13 @@ def test_changed_files_are_named_when_the_workstation_still_has_the_deployed_env
     (env / "lib.py").write_text("A = 22\n")  # another size (the fingerprint uses size + mtime)
     (got,) = changes({**expect, "container_digest": ""}, observed, "atlas")
     assert got.endswith("ffffffffffff now"), got
+
+
+def test_a_reproduction_uses_its_original_deploys_diff(tmp_path: Path):
+    origin = {"snapshot_dir": "/lab/code/k", "agent_dir": "/lab/agent/a"}
+    repro = {"deploy_id": "r1", "commit": "c", "dirty_files": ["x"], "diff_of": "d1"}
+    got = expected(tmp_path, repro, origin)
+    assert got["diff_path"] == str(tmp_path / ".sweepops" / "deploys" / "d1" / "dirty.diff")
+    assert got["dirty"] is True
+    plain = expected(tmp_path, {"deploy_id": "d1", "commit": "c"}, origin)
+    assert plain["diff_path"].endswith("/deploys/d1/dirty.diff") and plain["dirty"] is False
