@@ -17,6 +17,8 @@ description:
     cluster refuses is found before any sweep is created.
   - Given I(env_path), the env copy there (C(sweepops_env_manifest)'s answer, without the
     entries: the drift check asks for them only when the digests differ).
+  - Given I(image_path), the container image's sha256 (cached next to it by file identity,
+    as C(sweepops_image_digest) does) and whether it exists.
   - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s answer); leftover
     C(.incoming-*) directories older than I(incoming_max_age) are removed (not in check mode),
     the only change this module makes.
@@ -46,6 +48,10 @@ options:
     description: Hash file contents instead of using mtimes.
     type: bool
     default: false
+  image_path:
+    description: The container image file to fingerprint (none when empty).
+    type: str
+    default: ""
   trees:
     description: Snapshots to look for, each with C(kind) (C(code) or C(agent)) and C(key).
     type: list
@@ -102,6 +108,11 @@ env:
     of I(env_path); empty without one.
   returned: always
   type: dict
+image:
+  description: C(exists), C(sha256) (and the cache's file identity) of I(image_path); empty
+    without one.
+  returned: always
+  type: dict
 trees:
   description: As C(sweepops_code_sync state=probe)'s C(trees); empty without I(trees).
   returned: always
@@ -117,6 +128,7 @@ import os
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_imagedigest import image_digest
 from ansible.module_utils.sweepops_manifest import describe_prefix
 from ansible.module_utils.sweepops_snapshot_store import check_trees, parse_age, probe
 
@@ -145,6 +157,7 @@ def main() -> None:
             "sbatch": {"type": "str", "default": "sbatch"},
             "env_path": {"type": "str", "default": ""},
             "env_content": {"type": "bool", "default": False},
+            "image_path": {"type": "str", "default": ""},
             "trees": {"type": "list", "elements": "dict", "default": []},
             "incoming_tag": {"type": "str"},
             "incoming_max_age": {"type": "str", "default": "1d"},
@@ -153,7 +166,7 @@ def main() -> None:
     )
     p = module.params
     lab = os.path.expanduser(p["lab_root"])
-    result = {"changed": False, "env": {}, "trees": {}, "removed": []}
+    result = {"changed": False, "env": {}, "image": {}, "trees": {}, "removed": []}
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
     result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
@@ -171,6 +184,13 @@ def main() -> None:
             module.fail_json(msg=f"cannot read {path}: {exc}", **result)
         env.pop("entries")
         result["env"] = {"path": path, **env}
+    if p["image_path"]:
+        image = os.path.expanduser(p["image_path"])
+        try:
+            # In check mode nothing is written, the digest cache included.
+            result["image"] = {"path": image, **image_digest(image, cache=not module.check_mode)}
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read the container image {image}: {exc}", **result)
     if p["trees"] and result["lab_ok"]:
         problem = check_trees(p["trees"], p["incoming_tag"])
         if problem:

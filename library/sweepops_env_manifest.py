@@ -63,6 +63,14 @@ home:
   description: This user's home directory.
   returned: always
   type: str
+prefix:
+  description: The prefix fingerprinted (as given).
+  returned: always
+  type: str
+content:
+  description: Whether file contents were hashed (as given).
+  returned: always
+  type: bool
 """
 
 import os
@@ -89,7 +97,8 @@ def main():
         )
     except OSError as exc:
         module.fail_json(msg=f"cannot read {prefix}: {exc}", changed=False)
-    result["changed"] = False
+    # as asked: a deploy records them with the digest, so reproduce can compute it again
+    result.update(changed=False, prefix=prefix, content=module.params["content"])
     module.exit_json(**result)
 
 

@@ -182,7 +182,7 @@ def fetch(
     their accounting. Empty when the deploy ran on no cluster."""
     import ansible_runner
 
-    from .playbook import _private_dir, inventories
+    from .playbook import _key_out_of_environ, _private_dir, inventories
 
     want = targets(root, deploy)
     if not want:
@@ -225,20 +225,22 @@ def fetch(
             bar.advance(2, message=f"{host}: unreachable")
         return True
 
-    runner = ansible_runner.run(
-        private_data_dir=str(_private_dir(root)),
-        project_dir=str(root),
-        playbook=str(root / "playbooks" / "fetch.yml"),
-        extravars={"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
-        inventory=inventories(root, inventory),
-        envvars={
-            "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-            "ANSIBLE_NOCOLOR": "1",
-        },
-        event_handler=on_event,
-        quiet=True,
-    )
+    # the wandb key stays out of the environment ansible-runner records (artifacts/command)
+    with _key_out_of_environ():
+        runner = ansible_runner.run(
+            private_data_dir=str(_private_dir(root)),
+            project_dir=str(root),
+            playbook=str(root / "playbooks" / "fetch.yml"),
+            extravars={"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
+            inventory=inventories(root, inventory),
+            envvars={
+                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+                "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+                "ANSIBLE_NOCOLOR": "1",
+            },
+            event_handler=on_event,
+            quiet=True,
+        )
     for host, got in results.items():
         if got.error is None and runner.rc not in (0, None) and not got.transferred:
             stats = (runner.stats or {}).get("dark", {}) or (runner.stats or {}).get("failures", {})
@@ -274,11 +276,15 @@ def gather(
     best first, each row with ``cluster`` and ``commit`` and its job's accounting."""
     from .offline_sweep import OfflineSweep
     from .results import finish_rows, read_sweep_rows
+    from .wandb_results import gather_wandb, wandb_sweeps
 
     fetched = fetch(root, deploy, inventory=inventory, progress=progress) if fetch_remote else {}
     rows: list[dict[str, Any]] = []
     metric: dict[str, Any] | None = None
+    on_wandb = {s["id"] for s in wandb_sweeps(deploy)}
     for cluster, path in sweep_dirs(root, deploy):
+        if path.name in on_wandb:
+            continue  # its runs are on the wandb server (the directory holds agents' exits)
         sweep_metric = OfflineSweep(path).meta["config"].get("metric")
         metric = metric or sweep_metric
         keys = (str(sweep_metric["name"]),) if history and sweep_metric else ()
@@ -290,6 +296,22 @@ def gather(
             if cluster != "local":
                 join_acct(row, acct)
         rows.extend(sweep_rows)
+    # wandb-backed sweeps: their runs through wandb's public API, in the same table
+    wandb_rows, answers = gather_wandb(
+        root,
+        deploy,
+        history=history,
+        fetch_remote=fetch_remote,
+        progress=None
+        if progress is None
+        else Progress("wandb", stream=progress.stream, tty=progress.tty),
+    )
+    rows.extend(wandb_rows)
+    for sweep in deploy["sweeps"]:
+        if sweep["id"] in on_wandb:
+            metric = metric or (sweep.get("meta") or {}).get("config", {}).get("metric")
+    for url, got in answers.items():
+        fetched[f"wandb {url}"] = HostFetch(f"wandb {url}", error=got.error)
     finish_rows(rows, metric)
     return rows, metric, fetched
 

@@ -5,8 +5,18 @@ The run is found in the local sweeps of the ledger's deploys or in the cluster r
 new one-run offline sweep: the original sweep's config with every parameter fixed to the
 run's value (``value``, method grid), submitted by ``playbooks/reproduce.yml`` with the
 same code snapshot (``LAB/code/KEY``), agent package (``LAB/agent/HASH``) and env prefix the
-original deploy recorded. It refuses when the snapshot or agent is gone from the cluster, or
-when the env's package-list hash recorded for that cluster has changed since the deploy.
+original deploy recorded, and the same container image path.
+
+Before it submits, ``reproduce.yml`` looks at the cluster and :func:`verify` decides:
+
+- the env's fingerprint (the manifest digest the deploy's drift check recorded,
+  ``env_digest``) and the container image's sha256 (``container_digest``) must be what the
+  deploy recorded, else it refuses, saying what changed and what to do; so must the env's
+  package-list hash of the ledger's ``env`` events (``sweepops provision``);
+- a code snapshot that is gone from the cluster is rebuilt on the workstation from the
+  recorded commit and the stored dirty diff (:mod:`sweepops.rebuild`), checked against the
+  recorded tree hash and synced again as ``LAB/code/KEY``; a gone agent package is synced
+  again only when this machine's is the very same (same content hash).
 """
 
 from __future__ import annotations
@@ -14,7 +24,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +141,9 @@ def plan(root: Path, run_id: str, cluster: str | None) -> dict[str, Any]:
         "deploy_id": repro_id,
         "experiment": found.deploy["experiment"],
         "commit": found.deploy.get("commit"),
+        # the same snapshot: its uncommitted changes are the original deploy's stored diff
+        "dirty_files": found.deploy.get("dirty_files") or [],
+        "diff_of": found.deploy.get("diff_of") or found.deploy["deploy_id"],
         "reproduces": {"run_id": run_id, "deploy_id": found.deploy["deploy_id"]},
         "time": time.time(),
         "sweeps": [
@@ -142,6 +157,12 @@ def plan(root: Path, run_id: str, cluster: str | None) -> dict[str, Any]:
             }
         ],
     }
+    expect = expected(root, found.deploy, origin)
+    if not expect["env_digest"] and prefix:
+        notes.append(
+            f"deploy {found.deploy['deploy_id']} recorded no env fingerprint for {host}; "
+            "the env's files are not compared"
+        )
     return {
         "found": found,
         "host": host,
@@ -149,7 +170,155 @@ def plan(root: Path, run_id: str, cluster: str | None) -> dict[str, Any]:
         "snapshot_key": Path(origin["snapshot_dir"]).name,
         "agent_key": Path(origin["agent_dir"]).name,
         "env_prefix": prefix,
+        "expect": expect,
         "notes": notes,
+    }
+
+
+def _as_bool(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def expected(root: Path, deploy: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
+    """What the cluster must still have for an exact re-run, from the deploy's records: the
+    env fingerprint and image digest of its ``submitted`` record, the snapshot and agent
+    keys, and what rebuilds the snapshot (commit, stored diff)."""
+    # a reproduction's snapshot is its original deploy's, and so is the diff
+    diff_of = deploy.get("diff_of") or deploy["deploy_id"]
+    diff_path = root / ".sweepops" / "deploys" / diff_of / "dirty.diff"
+    return {
+        "deploy_id": deploy["deploy_id"],
+        "env_path": origin.get("env_path") or "",
+        "env_content_hash": _as_bool(origin.get("env_content_hash")),
+        "env_digest": origin.get("env_digest") or "",
+        "container_image": origin.get("container_image") or "",
+        "container_digest": origin.get("container_digest") or "",
+        "snapshot_key": Path(origin["snapshot_dir"]).name,
+        "agent_key": Path(origin["agent_dir"]).name,
+        "commit": deploy.get("commit") or "",
+        "dirty": bool(deploy.get("dirty_files")),
+        "diff_path": str(diff_path),
+    }
+
+
+def changes(expect: dict[str, Any], observed: dict[str, Any], host: str) -> list[str]:
+    """What differs on ``host`` from what the deploy recorded (env fingerprint, container
+    image digest), one sentence each; empty when the run can be reproduced exactly.
+    ``observed``: ``env`` (the cluster's sweepops_env_manifest answer) and ``image`` (its
+    sweepops_image_digest answer), each empty when not asked."""
+    out = []
+    deploy_id = expect["deploy_id"]
+    if expect.get("env_digest"):
+        env = observed.get("env") or {}
+        path = expect["env_path"]
+        if not env.get("exists"):
+            out.append(f"the env {path} is gone from {host} (deploy {deploy_id} ran with it)")
+        elif env.get("digest") != expect["env_digest"]:
+            out.append(
+                f"the env {path} on {host} changed since deploy {deploy_id}: fingerprint "
+                f"{expect['env_digest'][:12]} then, {str(env.get('digest'))[:12]} now"
+                + _env_files_changed(expect, env)
+            )
+    if expect.get("container_digest"):
+        image = observed.get("image") or {}
+        path = expect["container_image"]
+        if not image.get("exists"):
+            out.append(f"the container image {path} is gone from {host}")
+        elif image.get("sha256") != expect["container_digest"]:
+            now_ = str(image.get("sha256"))[:12]
+            out.append(
+                f"the container image {path} on {host} changed since deploy {deploy_id}: "
+                f"sha256 {expect['container_digest'][:12]} then, {now_} now"
+            )
+    return out
+
+
+def _env_files_changed(expect: dict[str, Any], remote: dict[str, Any]) -> str:
+    """Which files differ, when the workstation's copy of the env is still the one the
+    deploy fingerprinted (then it stands for the cluster's copy as it was); else ""."""
+    from . import envsync
+
+    try:
+        local = envsync.manifest(expect["env_path"], content=bool(expect["env_content_hash"]))
+    except OSError:
+        return ""
+    if envsync.digest(local) != expect["env_digest"] or not remote.get("entries"):
+        return ""
+    return f" ({envsync.drift(local, remote['entries']).describe(limit=10)})"
+
+
+CHANGED_HINT = (
+    "the run would not be exact. Restore what changed (the env as it was at the deploy: "
+    "`sweepops provision CLUSTER` syncs the workstation's copy; the image: the one whose "
+    "sha256 the ledger records), or re-run the experiment with a new deploy"
+)
+
+
+def verify(
+    root: Path,
+    expect: dict[str, Any],
+    observed: dict[str, Any],
+    *,
+    host: str,
+    rebuild_dir: Path,
+    deploy_id: str,
+) -> dict[str, Any]:
+    """Decide on what ``reproduce.yml`` saw on the cluster. Raises SweepopsError when the
+    env or image changed, or when a gone snapshot/agent cannot be restored exactly.
+    Returns ``{"sync": bool, "snapshot": code_sync_snapshot or {}, "rebuilt": bool}``:
+    what the ``code_sync`` role must put back on the cluster."""
+    from .snapshot import agent_files, agent_package, write_file_list
+
+    problems = changes(expect, observed, host)
+    if problems:
+        raise SweepopsError("cannot reproduce exactly: " + "; ".join(problems), hint=CHANGED_HINT)
+    snapshot_there = bool(observed.get("snapshot_present"))
+    agent_there = bool(observed.get("agent_present"))
+    if snapshot_there and agent_there:
+        return {"sync": False, "snapshot": {}, "rebuilt": False}
+    key, agent_key = expect["snapshot_key"], expect["agent_key"]
+    state = root / ".sweepops" / "snapshots"
+    agent_dir, agent_hash = agent_package()
+    if not agent_there and agent_hash != agent_key:
+        raise SweepopsError(
+            f"the agent package {agent_key} of deploy {expect['deploy_id']} is gone from {host}, "
+            f"and this machine's sweepops is another version ({agent_hash})",
+            hint="install the sweepops version of that deploy here (its commit), then try again",
+        )
+    files_from = state / f"{key}.files"
+    rebuilt = False
+    code_dir = root
+    if not snapshot_there:
+        from .rebuild import rebuild
+
+        diff = None
+        if expect.get("dirty"):
+            path = Path(expect["diff_path"])
+            if not path.is_file():
+                raise SweepopsError(
+                    f"the snapshot {key} is gone from {host}, and the diff of deploy "
+                    f"{expect['deploy_id']}'s uncommitted changes is missing ({path})",
+                    hint="restore that file (or LAB/code/KEY on the cluster), or re-run",
+                )
+            diff = path.read_text()
+        made = rebuild(root, expect["commit"], diff, key, rebuild_dir)
+        write_file_list(made.files, files_from)
+        code_dir, rebuilt = made.path, True
+    agent_list = state / f"agent-{agent_hash}.files"
+    write_file_list(agent_files(agent_dir), agent_list)
+    return {
+        "sync": True,
+        "rebuilt": rebuilt,
+        "snapshot": {
+            "key": key,
+            "code_dir": str(code_dir),
+            "files_from": str(files_from),
+            "ancestors": [],
+            "deploy_id": deploy_id,
+            "agent_hash": agent_key if agent_there else agent_hash,
+            "agent_src": str(agent_dir.parent),
+            "agent_files_from": str(agent_list),
+        },
     }
 
 
@@ -161,16 +330,26 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     for note in p["notes"]:
         print(f"note: {note}", file=sys.stderr)
     deploy, host = p["deploy"], p["host"]
+    expect = p["expect"]
+    rebuild_dir = Path(tempfile.mkdtemp(prefix="sweepops-rebuild-")) / expect["snapshot_key"]
     extravars = {
         "sweepops_target": host,
         "sweepops_deploy": deploy,
+        "sweepops_root": str(args.root),
         "snapshot_key": p["snapshot_key"],
         "agent_key": p["agent_key"],
+        "reproduce_expect": expect,
+        "reproduce_rebuild_dir": str(rebuild_dir),
+        # the image the run had (none if it had none), whatever the inventory says now
+        "container_image": expect["container_image"],
         **({"env_prefix": p["env_prefix"]} if p["env_prefix"] else {}),
     }
-    res = collect(args.root, "playbooks/reproduce.yml", extravars, inventory=args.inventory).get(
-        host
-    )
+    try:
+        res = collect(
+            args.root, "playbooks/reproduce.yml", extravars, inventory=args.inventory
+        ).get(host)
+    finally:
+        shutil.rmtree(rebuild_dir.parent, ignore_errors=True)
     if not res or res.get("failed"):
         msg = (res or {}).get("msg") or f"{host} did not answer (is it in the inventory?)"
         raise SweepopsError(f"could not submit the reproduction on {host}: {msg}")
@@ -180,6 +359,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ledger.append(args.root, deploy)
     ledger.record_submission(args.root, deploy["deploy_id"], {host: info})
     found = p["found"]
+    if info.get("rebuilt"):
+        print(
+            f"the snapshot {p['snapshot_key']} was gone from {host}: rebuilt from commit "
+            f"{str(expect['commit'])[:12]}"
+            + (" and the stored diff" if expect["dirty"] else "")
+            + ", tree hash checked, synced again",
+            file=sys.stderr,
+        )
     print(
         f"reproducing run {args.run_id} (sweep {found.sweep['name']}, deploy "
         f"{found.deploy['deploy_id']}) on {host}: snapshot {info['snapshot_dir']}, "

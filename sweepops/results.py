@@ -221,7 +221,8 @@ def table_cells(
     if metric:
         goal = "↓" if metric.get("goal", "minimize") == "minimize" else "↑"
         header.append(f"{metric['name']} {goal}")
-    header += ["state", "time"] + (["job", "job time", "GPU-h", "requeues"] if acct else [])
+    header += ["state", "time"]
+    header += ["job", "job time", "max RSS", "GPU-h", "requeues"] if acct else []
     header.append("best")
     lines = []
     for row in rows:
@@ -238,12 +239,24 @@ def table_cells(
             line += [
                 _fmt(row.get("job")),
                 f"{elapsed}s" if elapsed is not None else "-",
+                format_bytes(row.get("job_max_rss")),
                 _fmt(row.get("gpu_hours")),
                 _fmt(row.get("requeues")),
             ]
         line.append("*" if row.get("best") else "")
         lines.append(line)
     return header, lines
+
+
+def format_bytes(value: Any) -> str:
+    """Bytes as the table shows them (``512K``, ``212M``, ``1.5G``); ``-`` when unknown."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    for unit, size in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if value >= size:
+            n = value / size
+            return f"{n:.1f}{unit}" if n < 10 else f"{n:.0f}{unit}"
+    return f"{int(value)}B"
 
 
 def format_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> str:

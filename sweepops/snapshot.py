@@ -297,7 +297,15 @@ def snapshot_of(
     if changes:
         base = head_tree or _empty_tree(code_dir)
         patch = _git(
-            code_dir, "diff", "--no-color", "--no-ext-diff", "--no-renames", base, key
+            # --binary: binary files too can be rebuilt from the diff (sweepops.rebuild)
+            code_dir,
+            "diff",
+            "--binary",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            base,
+            key,
         ).stdout.decode(errors="replace")
         header = [
             f"# sweepops snapshot {key} = commit {commit or '(none)'} + the changes below",

@@ -107,3 +107,39 @@ def test_results_from_two_clusters_with_accounting(repo, cluster, cluster2):
     ]
     changed = next(r for r in json.loads(third.stdout) if r["run_id"] == data["id"])
     assert changed["summary"]["note"] == "changed"
+
+
+def test_sacct_max_rss_of_short_jobs(repo, cluster):
+    """The test cluster samples jobs every second (JobAcctGatherFrequency=task=1 in
+    tests/cluster/lib.sh), so even agents of a few seconds get a MaxRSS: the table's max RSS
+    column has values."""
+    proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    deploy = next(
+        r
+        for r in map(json.loads, (repo / ".sweepops" / "ledger.jsonl").read_text().splitlines())
+        if "event" not in r
+    )
+    (sweep,) = deploy["sweeps"]
+    deadline = time.monotonic() + 300
+    while finished(cluster, sweep["id"]) < 6:
+        assert time.monotonic() < deadline, "the runs did not finish in time"
+        time.sleep(1)
+    deadline = time.monotonic() + 90
+    while True:
+        res = sweepops(repo, [cluster], "results", "base", "--json")
+        assert res.returncode == 0, res.stderr
+        rows = json.loads(res.stdout)
+        if all(r.get("job_max_rss") is not None for r in rows) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert len(rows) == 6
+    # a Python agent plus numpy and wandb: well over 10 MB, well under the 4000 MB of a node
+    for row in rows:
+        assert 10 * 1024**2 < row["job_max_rss"] < 4000 * 1024**2, row
+    from sweepops.results import format_bytes
+
+    table = sweepops(repo, [cluster], "results", "base").stdout
+    assert "max RSS" in table.splitlines()[1], table
+    for row in rows:
+        assert f" {format_bytes(row['job_max_rss'])} " in table, table

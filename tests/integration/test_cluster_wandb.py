@@ -128,6 +128,18 @@ def test_wandb_sweeps_and_real_agents_on_the_cluster(repo, cluster):
         bad_runs = [r for r in w.runs.values() if r.sweep == bad["sweeps"][0]["id"]]
         assert len(bad_runs) == 2
 
+        # `sweepops results` reads the runs back through wandb's public API: one table.
+        res = sweepops(repo, cluster, env, "results", "composite", "--json")
+        assert res.returncode == 0, res.stderr
+        rows = json.loads(res.stdout)
+        assert len(rows) == 6 and {r["source"] for r in rows} == {"wandb"}, rows
+        assert {r["cluster"] for r in rows} == {f"{cluster.name}-login"}
+        assert {r["subtest"] for r in rows} == {"clean", "noisy,regularised"}
+        for row in rows:
+            assert row["params"] == w.handed_out(row["sweep_id"])[row["run_id"]]
+            assert row["commit"] == commit and row["state"] == "finished"
+            assert row["metric"] == w.runs[row["run_id"]].summary["val_loss"]
+
         # The key is in the cluster's ~/.netrc (mode 600) and nowhere else the deploys wrote.
         home = cluster.state / "home" / cluster.user
         netrc = home / ".netrc"

@@ -68,3 +68,26 @@ def test_one_run_config_fixes_every_parameter():
     config = {"method": "bayes", "run_cap": 5, "parameters": {"lr": {"values": [1, 2]}}}
     out = one_run_config(config, {"lr": {"value": 2}, "epochs": 3})
     assert out == {"method": "grid", "parameters": {"lr": {"value": 2}, "epochs": {"value": 3}}}
+
+
+def test_table_shows_max_rss_of_the_job_task():
+    from sweepops.results import finish_rows, format_bytes, format_table
+
+    row = {
+        "sweep": "s",
+        "run_id": "r1",
+        "state": "finished",
+        "params": {"lr": 0.1},
+        "summary": {"loss": 1.0},
+        "duration": 36.0,
+        "cluster": "atlas-login",
+        "tags": [],
+        "slurm": {"job_id": "71", "array_job_id": "70", "array_task_id": "3"},
+    }
+    join_acct(row, parse_acct(SACCT))
+    rows = [row]
+    finish_rows(rows, {"name": "loss", "goal": "minimize"})
+    header, line = format_table(rows, {"name": "loss"}).splitlines()[0::2]
+    assert "max RSS" in header and "2.0M" in line, (header, line)
+    assert format_bytes(None) == "-" and format_bytes(512) == "512B"
+    assert format_bytes(214460 * 1024) == "209M" and format_bytes(int(1.5 * 1024**3)) == "1.5G"

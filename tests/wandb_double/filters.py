@@ -4,7 +4,8 @@ evaluated on the double's run records.
 Filters are MongoDB-style: ``$and $or $nor`` and, per key, a value (equality; for ``tags``
 membership) or operators ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex``. Keys:
 ``sweep``, ``name``/``id``, ``display_name``, ``state``, ``group``, ``jobType``, ``tags``,
-``config.X`` (``config.X.value`` too), ``summary_metrics.X``, ``created_at``.
+``config.X`` (``config.X.value`` too), ``summary_metrics.X``, ``created_at``,
+``heartbeat_at`` / ``heartbeatAt``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def run_key(run: dict[str, Any], key: str) -> Any:
         "created_at": "created_at",
         "createdAt": "created_at",
         "heartbeat_at": "heartbeat_at",
+        "heartbeatAt": "heartbeat_at",
     }
     if key in aliases:
         return run.get(aliases[key], _MISSING)

@@ -653,6 +653,29 @@ class WandbDouble:
         )
         return {"project": result}
 
+    def _op_RunSampledHistory(self, v: dict[str, Any], origin: str) -> dict[str, Any]:
+        """``run.history(keys=[...])``: per spec (``{"keys": [x_axis, ...], "samples": n}``)
+        the history rows that have every key, reduced to those keys, at most ``samples``
+        of them (evenly spaced, first and last kept)."""
+        entity = self._entity(v.get("entity"))
+        run = self._find_run(entity, str(v.get("project")), str(v.get("name")))
+        project = self._project(entity, str(v.get("project")))
+        if run is None:
+            project["run"] = None
+            return {"project": project}
+        answers = []
+        for raw in v.get("specs") or []:
+            spec = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            keys = [str(k) for k in spec.get("keys") or []]
+            rows = [{k: h[k] for k in keys} for h in run.history if all(k in h for k in keys)]
+            n = int(spec.get("samples") or 500)
+            if len(rows) > n > 1:
+                step = (len(rows) - 1) / (n - 1)
+                rows = [rows[round(i * step)] for i in range(n)]
+            answers.append(rows)
+        project["run"] = {"sampledHistory": answers}
+        return {"project": project}
+
     def _op_Run(self, v: dict[str, Any], origin: str) -> dict[str, Any]:
         entity = self._entity(v.get("entity"))
         run = self._find_run(entity, str(v.get("project")), str(v.get("name")))
