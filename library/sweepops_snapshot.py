@@ -96,31 +96,13 @@ agent_files_from:
   type: str
 """
 
-import json
-import sys
-
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    try:
-        from sweepops.workstation_steps import module_main
-    except ImportError as exc:
-        print(
-            json.dumps(
-                {
-                    "failed": True,
-                    "msg": (
-                        f"sweepops is not importable by {sys.executable}: {exc}; "
-                        "install it (pip install -e .) into the Python running ansible-playbook"
-                    ),
-                }
-            )
-        )
-        sys.exit(1)
-    # The step and its argument spec live in the package (also run in-process by
-    # action_plugins/sweepops_snapshot.py): this module is the same step in a new Python.
-    module_main("sweepops_snapshot", AnsibleModule)
+    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # action_plugins/sweepops_snapshot.py).
+    run_step("sweepops_snapshot")
 
 
 if __name__ == "__main__":
