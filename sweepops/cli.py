@@ -283,6 +283,7 @@ def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> s
 def cmd_status(args: argparse.Namespace) -> int:
     from .local import running_agents
     from .offline_sweep import OfflineSweep, parse_shard, progress_of
+    from .wandb_results import wandb_sweeps
 
     deploys = (
         [_deploy_for(args.root, args.exp, args.deploy)]
@@ -293,7 +294,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("nothing deployed yet")
     for deploy in deploys:
         print(f"{deploy['experiment']}  deploy {deploy['deploy_id']}")
-        local = [s for s in deploy["sweeps"] if s.get("dir")]
+        # wandb sweeps: the server knows their runs (a handed-off cluster's, once synced)
+        online = {s["id"] for s in wandb_sweeps(deploy)}
+        handoff = deploy.get("handoff") or {}
+        local = [s for s in deploy["sweeps"] if s.get("dir") and s["id"] not in online]
         if local:
             print("  local")
         for entry in local:
@@ -308,6 +312,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"    unreachable or failed: {res.get('msg')}")
                 continue
             for entry in deploy["sweeps"]:
+                if entry["id"] in online and host not in handoff:
+                    continue
                 states = dict(res["sweeps"].get(entry["id"], {}))
                 flag = "  CANCELLED" if states.pop("cancelled", False) else ""
                 states.pop("missing", None)
@@ -317,7 +323,33 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
                 print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
             print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
+        if online:
+            _print_wandb_status(args.root, deploy, sorted(handoff))
     return 0
+
+
+#: wandb run states, as the offline engine's (counted the same way).
+_WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
+
+
+def _print_wandb_status(root: Path, deploy: dict[str, Any], handoff: list[str]) -> None:
+    from .offline_sweep import progress_of
+    from .wandb_results import gather_wandb, wandb_sweeps
+
+    rows, answers = gather_wandb(root, deploy)
+    for url, got in answers.items():
+        why = f"  (could not ask: {got.error}; counts from the last answer)" if got.error else ""
+        print(f"  wandb {url}{why}")
+    if handoff:
+        print(f"    runs of {', '.join(handoff)} count once `sweepops sync` uploaded them")
+    for entry in wandb_sweeps(deploy):
+        states: dict[str, int] = {}
+        for row in rows:
+            if row.get("sweep_id") == entry["id"]:
+                state = _WANDB_STATES.get(str(row.get("state")), str(row.get("state")))
+                states[state] = states.get(state, 0) + 1
+        counts = progress_of(entry["meta"]["config"], states)
+        print(_progress_line(entry["name"], entry["id"], counts, entry.get("url", "")))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -68,6 +68,13 @@ def test_wandb_runs_in_results_incremental_and_offline_fallback(repo: Path) -> N
         )
         table = run(repo, env, "results", "base")
         assert table.returncode == 0 and rows[0]["run_id"] in table.stdout, table.stdout
+        # status counts the server's runs (not the empty offline directory of the sweep)
+        status = run(repo, env, "status", "base")
+        assert status.returncode == 0, status.stderr
+        assert f"  wandb {double.base_url}\n" in status.stdout, status.stdout
+        line = next(ln for ln in status.stdout.splitlines() if sweep["id"] in ln)
+        assert "done 6  failed 0  running 0  left 0" in line, status.stdout
+        assert sum(sweep["id"] in ln for ln in status.stdout.splitlines()) == 1, status.stdout
 
         # Again: only runs whose heartbeat is not older than the newest seen are asked for
         # (those of that very second included, in case one changed within it).
