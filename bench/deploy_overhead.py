@@ -257,6 +257,30 @@ class Bench:
         self.previous = rev
         return elapsed, calls, conns
 
+    def ansible_floor(self) -> float:
+        """What any Ansible-driven deploy pays at least: ansible-playbook (this repository's
+        ansible.cfg and the cluster's inventory) running one command on the login host, from
+        a cold ControlMaster — no sync, no sweep, no submission."""
+        playbook = self.repo.parent / "floor.yml"
+        playbook.write_text(
+            "- name: Floor\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+            "    - name: One remote command\n      ansible.builtin.command: sinfo --version\n"
+            "      changed_when: false\n"
+        )
+        env = agent_env(ANSIBLE_CONFIG=str(self.repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        self.ssh.reset()
+        argv = [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "-i",
+            str(self.cluster.inventory),
+            "--limit",
+            self.cluster.name,
+            str(playbook),
+        ]
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=self.repo, env=self.ssh.env(env), check=True, capture_output=True)
+        return time.perf_counter() - start
+
     def cleanup(self) -> None:
         if self.jobs:
             self.cluster.ssh("scancel " + " ".join(shlex.quote(j) for j in self.jobs), check=False)
@@ -290,7 +314,7 @@ def main() -> None:
         t, calls, conns = bench.baseline()
         print(f"first baseline (untimed): {t:6.2f} s")
         bench.cleanup()
-        deploys, baselines = [], []
+        deploys, baselines, floors = [], [], []
         for i in range(1, args.runs + 1):
             edit_one_file(repo, i)
             d = bench.deploy(f"bench-{stamp}-{i}")
@@ -298,6 +322,7 @@ def main() -> None:
             bench.cleanup()
             deploys.append(d[0])
             baselines.append(b[0])
+            floors.append(bench.ansible_floor())
             print(
                 f"run {i}: deploy {d[0]:6.2f} s (ssh calls {d[1]}, TCP connections {d[2]})  "
                 f"baseline {b[0]:6.2f} s (ssh calls {b[1]}, TCP connections {b[2]})  "
@@ -311,8 +336,13 @@ def main() -> None:
         print(f"same deploy again ({again_id}): {recap_changed(bench.last_output)}")
         bench.jobs = []  # its jobs were cancelled already
         md, mb = statistics.median(deploys), statistics.median(baselines)
+        mf = statistics.median(floors)
         print(
             f"median: deploy {md:.2f} s, baseline {mb:.2f} s, ratio {md / mb:.2f}x (target <= 1.5x)"
+        )
+        print(
+            f"ansible floor (ansible-playbook, one remote command): {mf:.2f} s = "
+            f"{mf / mb:.2f}x the baseline; the deploy is {md / mf:.2f}x the floor"
         )
     finally:
         if bench is not None:
