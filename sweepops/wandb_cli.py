@@ -11,7 +11,7 @@ from .errors import SweepopsError
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .experiment import resolve_experiment
+    from .experiment_paths import resolve_experiment
     from .wandb_sync import sync
 
     if args.watch is not None and args.watch <= 0:
