@@ -375,6 +375,25 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from .playbook import run_playbook
+
+    if args.keep is not None and args.keep < 0:
+        raise SweepopsError("--keep takes 0 or more")
+    extravars: dict[str, Any] = {
+        **_parse_extra_vars(args.extra_vars),
+        "clusters": ",".join(args.clusters),
+    }
+    if args.keep is not None:
+        extravars["keep"] = args.keep
+    rc = run_playbook(
+        args.root, "playbooks/gc.yml", extravars, check=args.check, inventory=args.inventory
+    )
+    if rc != 0:
+        print(f"sweepops: gc failed (exit {rc}); see the output above", file=sys.stderr)
+    return rc
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from .agent import Agent, AgentOptions
     from .offline_sweep import OfflineSweep, parse_shard
@@ -451,6 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
     sp.add_argument("exp")
     sp.add_argument("--deploy", default=None)
+    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+
+    sp = add("gc", cmd_gc, "remove old code snapshots no live job needs from clusters")
+    sp.add_argument("clusters", nargs="+", help="clusters (inventory groups or hosts)")
+    sp.add_argument(
+        "--keep", type=int, default=None, help="newest kept (default: snapshot_keep, else 5)"
+    )
+    sp.add_argument("--check", action="store_true", help="only say what would be removed")
+    sp.add_argument(
+        "-e", "--extra-vars", action="append", default=[], help="KEY=VALUE (e.g. lab_root=...)"
+    )
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("agent", cmd_agent, "run the runs of an offline sweep (like `wandb agent`)")

@@ -117,3 +117,46 @@ def probe(
             except OSError as exc:
                 raise OSError(f"cannot remove the leftover {path}: {exc}") from exc
     return found, stale
+
+
+# --------------------------------------------------------------------------- collection
+
+_SNAPSHOT_NAME = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def referenced(lab: str, texts: list[str]) -> set[tuple[str, str]]:
+    """The snapshots (kind, key) that batch scripts name as ``LAB/KIND/KEY``."""
+    pattern = re.compile(re.escape(lab.rstrip("/")) + r"/(code|agent)/([0-9a-f]{8,64})\b")
+    return {(m.group(1), m.group(2)) for text in texts for m in pattern.finditer(text)}
+
+
+def collect(lab: str, keep: int, live: set[tuple[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """What a collection would remove under ``lab`` and why the rest stays.
+
+    Kept, per kind: what ``LATEST`` names, the ``keep`` newest snapshots (by the time they
+    were put in place), and every snapshot a live job's batch script names (``live``).
+    Returns (paths to remove, {kept path: why})."""
+    remove: list[str] = []
+    kept: dict[str, str] = {}
+    for kind in KINDS:
+        base = os.path.join(lab, kind)
+        try:
+            entries = [
+                e
+                for e in os.scandir(base)
+                if _SNAPSHOT_NAME.match(e.name) and e.is_dir(follow_symlinks=False)
+            ]
+        except OSError:
+            continue
+        entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+        latest = read_latest(base)
+        for rank, entry in enumerate(entries):
+            if entry.name == latest:
+                kept[entry.path] = "LATEST"
+            elif (kind, entry.name) in live:
+                kept[entry.path] = "a live job runs it"
+            elif rank < keep:
+                kept[entry.path] = f"one of the {keep} newest"
+            else:
+                remove.append(entry.path)
+    return sorted(remove), kept
