@@ -96,7 +96,8 @@ slurm_error:
   returned: always
   type: str
 sbatch_test_rc:
-  description: The exit status of C(sbatch --test-only) (0 when accepted; none when not tested).
+  description: The exit status of C(sbatch --test-only) (0 when accepted; none when not tested;
+    124 when it did not answer, 126/127 when it could not run).
   returned: always
   type: int
 sbatch_test_error:
@@ -138,8 +139,10 @@ def run(argv: list[str]) -> tuple[int, str, str]:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
         return 127, "", f"{argv[0]}: not found"
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, "", str(exc)
+    except subprocess.TimeoutExpired:
+        return 124, "", f"{argv[0]} did not answer within 60 s"
+    except OSError as exc:
+        return 126, "", str(exc)
     return proc.returncode, proc.stdout, proc.stderr.strip()
 
 
@@ -175,7 +178,7 @@ def main() -> None:
         result["sbatch_test_rc"] = rc
         result["sbatch_test_error"] = err if rc else ""
     if p["env_path"]:
-        path = os.path.expanduser(p["env_path"])
+        path = os.path.normpath(os.path.expanduser(p["env_path"]))
         if not os.path.isabs(path):
             module.fail_json(msg=f"env_path {path!r} is not an absolute path", **result)
         try:

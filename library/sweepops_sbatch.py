@@ -46,7 +46,7 @@ options:
     description:
       - The sweep's C(meta) (from C(sweepops_sweeps)) when its agents need a sweep directory
         (offline sweeps); it is created as C(SWEEPS_DIR/ID) before the submission unless it
-        exists (as C(sweepops_sweep_dirs) does), so the jobs never start without it.
+        exists, so the jobs never start without it.
     type: dict
   sweeps_dir:
     description: Where sweep directories live (C(LAB_ROOT/sweeps)); required with I(sweep_meta).

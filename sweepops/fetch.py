@@ -12,8 +12,6 @@ RSS, exit code, requeue count and GPU-hours.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,9 +178,8 @@ def fetch(
 ) -> dict[str, HostFetch]:
     """Pull the deploy's run records from each of its clusters into the cache and read
     their accounting. Empty when the deploy ran on no cluster."""
-    import ansible_runner
 
-    from .playbook import _key_out_of_environ, _private_dir, inventories
+    from .playbook import _run
 
     want = targets(root, deploy)
     if not want:
@@ -225,22 +222,15 @@ def fetch(
             bar.advance(2, message=f"{host}: unreachable")
         return True
 
-    # the wandb key stays out of the environment ansible-runner records (artifacts/command)
-    with _key_out_of_environ():
-        runner = ansible_runner.run(
-            private_data_dir=str(_private_dir(root)),
-            project_dir=str(root),
-            playbook=str(root / "playbooks" / "fetch.yml"),
-            extravars={"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
-            inventory=inventories(root, inventory),
-            envvars={
-                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-                "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-                "ANSIBLE_NOCOLOR": "1",
-            },
-            event_handler=on_event,
-            quiet=True,
-        )
+    # (playbook._run keeps the wandb key out of the environment ansible-runner records)
+    runner = _run(
+        root,
+        "playbooks/fetch.yml",
+        {"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
+        inventory=inventory,
+        quiet=True,
+        event_handler=on_event,
+    )
     for host, got in results.items():
         if got.error is None and runner.rc not in (0, None) and not got.transferred:
             stats = (runner.stats or {}).get("dark", {}) or (runner.stats or {}).get("failures", {})

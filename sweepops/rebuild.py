@@ -86,6 +86,21 @@ def rebuild(repo: Path, commit: str, diff: str | None, key: str, dest: Path) -> 
             f"commit {commit} is not in {repo}, so the snapshot {key} cannot be rebuilt",
             hint="fetch the branch or tag that holds it (git fetch --all), then try again",
         )
+    listing = _git(repo, "ls-tree", "-r", "-z", commit).stdout
+    submodules = [
+        os.fsdecode(entry.split(b"\t", 1)[1])
+        for entry in listing.split(b"\0")
+        if entry.startswith(b"160000 ")
+    ]
+    if submodules:
+        # Their files are not in this repository's objects: a rebuilt tree would lack them
+        # and still hash to the key (a gitlink is only a commit id).
+        raise SweepopsError(
+            f"the snapshot {key} has git submodules ({', '.join(submodules)}), whose files "
+            "cannot be rebuilt from this repository, so it is not rebuilt",
+            hint="keep the snapshot on the cluster (sweepops gc keeps what live jobs use and "
+            "the newest; --keep N for more), or check out the commit and deploy it again",
+        )
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
@@ -96,7 +111,7 @@ def rebuild(repo: Path, commit: str, diff: str | None, key: str, dest: Path) -> 
         _git(repo, "checkout-index", "-a", "-f", f"--prefix={dest}/", index=index)
         if diff and diff.strip():
             patch = Path(tmp) / "dirty.diff"
-            patch.write_text(diff)
+            patch.write_text(diff, errors="surrogateescape")  # the bytes git gave
             # Outside any repository (GIT_CEILING_DIRECTORIES), so paths are dest's own.
             env = dict(os.environ, LC_ALL="C", GIT_CEILING_DIRECTORIES=str(dest.parent))
             env.pop("GIT_DIR", None)

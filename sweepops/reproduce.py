@@ -300,7 +300,7 @@ def verify(
                     f"{expect['deploy_id']}'s uncommitted changes is missing ({path})",
                     hint="restore that file (or LAB/code/KEY on the cluster), or re-run",
                 )
-            diff = path.read_text()
+            diff = path.read_text(errors="surrogateescape")
         made = rebuild(root, expect["commit"], diff, key, rebuild_dir)
         write_file_list(made.files, files_from)
         code_dir, rebuilt = made.path, True

@@ -306,7 +306,7 @@ def snapshot_of(
             "--no-renames",
             base,
             key,
-        ).stdout.decode(errors="replace")
+        ).stdout.decode(errors="surrogateescape")  # bytes kept: see rebuild
         header = [
             f"# sweepops snapshot {key} = commit {commit or '(none)'} + the changes below",
             *(f"# {status} {path}" for status, path in changes),

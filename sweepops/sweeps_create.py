@@ -91,6 +91,19 @@ def create_sweeps(
         entity = str(exp.raw.get("entity") or entity or "") or None
         project = str(exp.raw.get("project") or project or exp.name)
         configs = [wandb_config(exp.name, spec.tags, spec.config) for spec in exp.sweeps]
+        offline_hosts = handoff_for(root, compute_internet)
+        online = [c for c in (compute_internet or {}) if c not in offline_hosts]
+        if offline_hosts and online:
+            # The server hands out runs to the online clusters' agents without knowing the
+            # offline ones' (until `sweepops sync`): shared grid points would run twice.
+            raise SweepopsError(
+                f"one wandb deploy cannot mix clusters whose compute nodes reach wandb "
+                f"({', '.join(sorted(online))}) with clusters whose do not "
+                f"({', '.join(sorted(offline_hosts))}): the server would hand out grid points "
+                "the offline ones run too; nothing was created",
+                hint="deploy to each kind separately (-e clusters=...), or set compute_internet "
+                "the same for all",
+            )
         if not dry_run:
             key = wandb_backend.require_api_key(url)
             wandb_backend.check_server(url, key, nothing="no sweep was created, no job submitted")
@@ -100,7 +113,7 @@ def create_sweeps(
             created = list(made)
             entity = made[0].entity if made else entity
         record.update(entity=entity, project=project, base_url=url)
-        record["handoff"] = handoff_for(root, compute_internet)
+        record["handoff"] = offline_hosts
         if record["handoff"]:
             record["backend_reason"] = (
                 f"{why}; compute nodes without internet on {', '.join(sorted(record['handoff']))}"

@@ -389,7 +389,12 @@ def sync(
         if watch is None or report.finished or failing >= WATCH_GIVE_UP:
             if watch is not None and report.finished:
                 out.write(
-                    "sync: no job of the experiment is left; every finished run is uploaded\n"
+                    "sync: no job of the experiment is left; "
+                    + (
+                        "every finished run is uploaded\n"
+                        if report.ok
+                        else "some runs could not be uploaded (above): run `sweepops sync` again\n"
+                    )
                 )
             return 0 if report.ok else 1
         sleep(watch)

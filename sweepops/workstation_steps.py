@@ -79,7 +79,7 @@ def snapshot(p: Params, check_mode: bool) -> Result:
         if not check_mode:
             try:
                 diff_path.parent.mkdir(parents=True, exist_ok=True)
-                diff_path.write_text(snap.diff)
+                diff_path.write_text(snap.diff, errors="surrogateescape")
             except OSError as exc:
                 raise StepFailed(f"cannot store the diff: {exc}") from exc
         result["diff_path"] = str(diff_path)
@@ -278,11 +278,13 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
 
 
 def run(name: str, params: Params, check_mode: bool) -> Result:
-    """Run step ``name``; a SweepopsError escaping it becomes a StepFailed."""
+    """Run step ``name``; a SweepopsError or OSError escaping it becomes a StepFailed."""
     try:
         return STEPS[name](params, check_mode)
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
+    except OSError as exc:  # a full disk, a permission: a message, not a traceback
+        raise StepFailed(f"on the workstation: {exc}") from exc
 
 
 def module_main(name: str, module_class: Any) -> None:

@@ -66,6 +66,29 @@ def test_wrong_entity_creates_nothing(repo, double):
     assert not (repo / ".sweepops" / "ledger.jsonl").exists()
 
 
+def test_mixing_online_and_offline_clusters_is_refused_before_anything(repo, double):
+    mixed = {"atlas-login": True, "babel-login": False}
+    with pytest.raises(SweepopsError, match="cannot mix clusters") as err:
+        create_sweeps(
+            "base",
+            root=repo,
+            clusters=("atlas", "babel"),
+            backend="wandb",
+            compute_internet=mixed,
+        )
+    assert "atlas-login" in str(err.value) and "babel-login" in str(err.value)
+    assert not double.sweeps
+    assert not (repo / ".sweepops" / "ledger.jsonl").exists()
+    record, _ = create_sweeps(
+        "base",
+        root=repo,
+        clusters=("babel",),
+        backend="wandb",
+        compute_internet={"babel-login": False},
+    )
+    assert list(record["handoff"]) == ["babel-login"] and double.sweeps
+
+
 def test_local_executor_runs_the_real_wandb_agent(repo, double):
     """On this machine with the wandb backend, the local agents are `wandb agent`: the runs
     get the parameters the server handed out and carry the commit, tags and deploy group."""

@@ -111,3 +111,32 @@ def test_the_repository_is_untouched(repo: Path, tmp_path: Path) -> None:
     assert (repo / ".git" / "index").read_bytes() == index
     assert git(repo, "status", "--porcelain") == status
     assert (repo / "train.py").read_text() == "print('v2')\n"
+
+
+def test_a_snapshot_with_submodules_is_not_rebuilt(repo: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "layers.py").write_text("DEPTH = 3\n")
+    git(lib, "init", "-q")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-qm", "lib")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "commit", "-qm", "add lib")
+    snap = snapshot_of(repo, allow_dirty=False)
+    with pytest.raises(SweepopsError, match=r"has git submodules \(vendor/lib\)"):
+        rebuild(repo, str(snap.commit), None, snap.key, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dirty_non_utf8_file_is_rebuilt_byte_for_byte(repo: Path, tmp_path: Path) -> None:
+    (repo / "notes.txt").write_bytes("caf\xe9 = 1\n".encode("latin-1"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "latin-1")
+    (repo / "notes.txt").write_bytes("caf\xe9 = 2\n".encode("latin-1"))
+    snap = snapshot_of(repo, allow_dirty=True)
+    stored = tmp_path / "dirty.diff"
+    stored.write_text(snap.diff, errors="surrogateescape")  # as the deploy stores it
+    diff = stored.read_text(errors="surrogateescape")  # as reproduce reads it
+    made = rebuild(repo, str(snap.commit), diff, snap.key, tmp_path / "out")
+    assert made.key == snap.key
+    assert (tmp_path / "out" / "notes.txt").read_bytes() == "caf\xe9 = 2\n".encode("latin-1")
