@@ -4,7 +4,6 @@ repositories in tmp_path; the tree hash must be the snapshot's key."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,11 @@ import pytest
 from sweepops.errors import SweepopsError
 from sweepops.rebuild import rebuild
 from sweepops.snapshot import snapshot_of
+from tests import conftest
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return conftest.git(repo, *args).strip()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,11 @@ from sweepops import imagedigest
 from sweepops.errors import SweepopsError
 from sweepops.reproduce import changes, expected, verify
 from sweepops.snapshot import agent_package, snapshot_of
+from tests import conftest
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return conftest.git(repo, *args).strip()
 
 
 # ---------------------------------------------------------------------- image digest
