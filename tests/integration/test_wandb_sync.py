@@ -238,10 +238,29 @@ def test_auto_follows_what_provisioning_found(repo: Path, double):
     record, _ = create_sweeps(
         "composite",
         root=repo,
-        clusters=("atlas", "babel"),
+        clusters=("atlas",),
         backend="wandb",
         dry_run=True,
-        compute_internet={"atlas-login": "auto", "babel-login": "auto"},
+        compute_internet={"atlas-login": "auto"},
     )
     assert list(record["handoff"]) == ["atlas-login"]
     assert "provisioning found" in record["handoff"]["atlas-login"]
+    record, _ = create_sweeps(
+        "composite",
+        root=repo,
+        clusters=("babel",),
+        backend="wandb",
+        dry_run=True,
+        compute_internet={"babel-login": "auto"},
+    )
+    assert record["handoff"] == {}
+    # both in one wandb deploy: refused (the online one would run the offline one's points)
+    with pytest.raises(SweepopsError, match="cannot mix clusters"):
+        create_sweeps(
+            "composite",
+            root=repo,
+            clusters=("atlas", "babel"),
+            backend="wandb",
+            dry_run=True,
+            compute_internet={"atlas-login": "auto", "babel-login": "auto"},
+        )
