@@ -32,7 +32,8 @@ def find_root(start: Path | None = None) -> Path:
 
 # ---------------------------------------------------------------------- commands
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .experiment import load_experiment, resolve_experiment
+    from .experiment import load_experiment
+    from .experiment_paths import resolve_experiment
 
     exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
     print(f"{exp.path}: ok, {len(exp.sweeps)} sweep(s): " + ", ".join(s.name for s in exp.sweeps))
@@ -40,7 +41,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .experiment import load_experiment, resolve_experiment
+    from .experiment import load_experiment
+    from .experiment_paths import resolve_experiment
     from .plan import format_plan, plan_experiment
 
     exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)

@@ -22,12 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.errors import ExperimentError, SweepopsError
-from sweepops.experiment_paths import (  # noqa: F401 - re-exported
-    EXPERIMENTS_DIR,
-    SUFFIXES,
-    list_experiments,
-    resolve_experiment,
-)
 from sweepops.validate import (
     SPEC_KEYS,
     TOP_LEVEL_SETTINGS,

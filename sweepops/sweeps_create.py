@@ -14,9 +14,10 @@ from typing import Any
 
 from . import handoff, journal, ledger, wandb_backend
 from .errors import SweepopsError
-from .experiment import Experiment, load_experiment, resolve_experiment
+from .experiment import Experiment, load_experiment
+from .experiment_paths import resolve_experiment
 from .gitinfo import git_state
-from .ledger import new_deploy_id  # noqa: F401 - re-exported
+from .ledger import new_deploy_id
 from .offline_sweep import OfflineSweep, sweep_meta
 from .plan import plan_experiment
 

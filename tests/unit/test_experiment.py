@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from sweepops.errors import ExperimentError, SweepopsError
-from sweepops.experiment import Experiment, load_experiment, resolve_experiment
+from sweepops.experiment import Experiment, load_experiment
+from sweepops.experiment_paths import resolve_experiment
 
 STANDARD = """\
 program: train.py
