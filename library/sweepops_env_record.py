@@ -33,31 +33,13 @@ recorded:
   type: bool
 """
 
-from pathlib import Path
-
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "required": True},
-            "host": {"type": "str", "required": True},
-            "env": {"type": "dict", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    try:
-        from sweepops import envsync
-    except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
-    p = module.params
-    root = Path(p["root"])
-    try:
-        new = envsync.record_env(root, p["host"], p["env"], dry_run=module.check_mode)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot write the ledger under {root}: {exc}")
-    module.exit_json(changed=new, recorded=new)
+    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # action_plugins/sweepops_env_record.py).
+    run_step("sweepops_env_record")
 
 
 if __name__ == "__main__":

@@ -60,43 +60,13 @@ snapshot:
   type: dict
 """
 
-from pathlib import Path
-
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "required": True},
-            "host": {"type": "str", "required": True},
-            "expect": {"type": "dict", "required": True},
-            "observed": {"type": "dict", "required": True},
-            "rebuild_dir": {"type": "path", "required": True},
-            "deploy_id": {"type": "str", "required": True},
-        },
-        supports_check_mode=False,
-    )
-    try:
-        from sweepops.errors import SweepopsError
-        from sweepops.reproduce import verify
-    except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
-    p = module.params
-    try:
-        out = verify(
-            Path(p["root"]),
-            p["expect"],
-            p["observed"],
-            host=p["host"],
-            rebuild_dir=Path(p["rebuild_dir"]),
-            deploy_id=p["deploy_id"],
-        )
-    except SweepopsError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg=f"on the workstation: {exc}")
-    module.exit_json(changed=False, **out)
+    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # action_plugins/sweepops_reproduce_check.py).
+    run_step("sweepops_reproduce_check")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ class WorkstationStep(ActionBase):  # type: ignore[misc]
     _requires_connection = False  # the step never touches the task's host
     _supports_check_mode = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._supports_check_mode = cls.STEP not in workstation_steps.NO_CHECK_MODE
+
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=workstation_steps.SPECS[self.STEP])

@@ -1,4 +1,4 @@
-"""The deploy's steps that run on the workstation, as functions of their task arguments.
+"""The playbooks' steps that run on the workstation, as functions of their task arguments.
 
 Each step is reachable two ways under one name: as an Ansible module in ``library/`` (run by
 AnsiballZ in a new Python process, as any module) and, when Ansible runs it on the
@@ -220,6 +220,34 @@ def record(p: Params, check_mode: bool) -> Result:
     return {"changed": changed, "summary": lines}
 
 
+# --------------------------------------------------------------------------- provision, reproduce
+
+
+def env_record(p: Params, check_mode: bool) -> Result:
+    from . import envsync
+
+    root = Path(p["root"])
+    try:
+        new = envsync.record_env(root, p["host"], p["env"], dry_run=check_mode)
+    except OSError as exc:
+        raise StepFailed(f"cannot write the ledger under {root}: {exc}") from exc
+    return {"changed": new, "recorded": new}
+
+
+def reproduce_check(p: Params, check_mode: bool) -> Result:
+    from .reproduce import verify
+
+    out = verify(
+        Path(p["root"]),
+        p["expect"],
+        p["observed"],
+        host=p["host"],
+        rebuild_dir=Path(p["rebuild_dir"]),
+        deploy_id=p["deploy_id"],
+    )
+    return {"changed": False, **out}
+
+
 # --------------------------------------------------------------------------- registry
 
 #: Argument specs (AnsibleModule's format), by module name.
@@ -264,7 +292,23 @@ SPECS: dict[str, dict[str, Any]] = {
         "deploy_id": {"type": "str", "required": True},
         "clusters": {"type": "dict", "required": True},
     },
+    "sweepops_env_record": {
+        "root": {"type": "path", "required": True},
+        "host": {"type": "str", "required": True},
+        "env": {"type": "dict", "required": True},
+    },
+    "sweepops_reproduce_check": {
+        "root": {"type": "path", "required": True},
+        "host": {"type": "str", "required": True},
+        "expect": {"type": "dict", "required": True},
+        "observed": {"type": "dict", "required": True},
+        "rebuild_dir": {"type": "path", "required": True},
+        "deploy_id": {"type": "str", "required": True},
+    },
 }
+
+#: Steps Ansible skips in check mode (they cannot tell what they would do without doing it).
+NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
 
 #: The step of each module name.
 STEPS: dict[str, Callable[[Params, bool], Result]] = {
@@ -274,6 +318,8 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_env_local": env_local,
     "sweepops_env_drift": env_drift,
     "sweepops_record": record,
+    "sweepops_env_record": env_record,
+    "sweepops_reproduce_check": reproduce_check,
 }
 
 
@@ -289,7 +335,7 @@ def run(name: str, params: Params, check_mode: bool) -> Result:
 
 def module_main(name: str, module_class: Any) -> None:
     """The whole ``main()`` of the library/ module ``name``: arguments, step, result."""
-    module = module_class(argument_spec=SPECS[name], supports_check_mode=True)
+    module = module_class(argument_spec=SPECS[name], supports_check_mode=name not in NO_CHECK_MODE)
     try:
         result = run(name, module.params, module.check_mode)
     except StepFailed as exc:

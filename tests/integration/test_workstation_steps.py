@@ -80,3 +80,18 @@ def test_check_mode_reaches_the_step(tree: Path) -> None:
         result = adhoc("sweepops_snapshot", args, plugins=plugins, check=True)
         assert result["dirty"] is True
         assert not Path(result["diff_path"]).exists()  # check mode: the diff is not written
+
+
+def test_a_step_without_check_mode_is_skipped_both_ways(tree: Path) -> None:
+    args = {
+        "root": str(tree),
+        "host": "h",
+        "expect": {},
+        "observed": {},
+        "rebuild_dir": str(tree / "rebuild"),
+        "deploy_id": "d-4",
+    }
+    for plugins in (True, False):
+        result = adhoc("sweepops_reproduce_check", args, plugins=plugins, check=True)
+        assert result.get("skipped") is True, result
+    assert not (tree / "rebuild").exists()
