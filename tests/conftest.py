@@ -94,3 +94,15 @@ def cluster2(cluster):
     from tests.clusterlib import start_cluster
 
     yield from start_cluster(os.environ.get("SWEEPOPS_TEST_CLUSTER2_NAME", "babel"))
+
+
+@pytest.fixture
+def double(monkeypatch):
+    """The wandb double, with this process's environment pointing the SDK at it."""
+    from tests.wandb_double import WandbDouble
+
+    with WandbDouble() as w:
+        for k, v in w.env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.delenv("WANDB_ENTITY", raising=False)
+        yield w

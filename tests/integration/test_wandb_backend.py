@@ -8,18 +8,8 @@ import pytest
 
 from sweepops.errors import SweepopsError
 from sweepops.sweeps_create import create_sweeps
-from tests.wandb_double import WandbDouble
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def double(monkeypatch):
-    with WandbDouble() as w:
-        for k, v in w.env().items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.delenv("WANDB_ENTITY", raising=False)
-        yield w
 
 
 def test_composite_makes_one_wandb_sweep_per_subtest(repo, double):

@@ -76,15 +76,6 @@ class FakeCluster:
 
 
 @pytest.fixture
-def double(monkeypatch):
-    with WandbDouble() as w:
-        for k, v in w.env().items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.delenv("WANDB_ENTITY", raising=False)
-        yield w
-
-
-@pytest.fixture
 def handed_off(repo: Path, double: WandbDouble, tmp_path: Path) -> dict[str, Any]:
     """A deploy of a two-sweep experiment to a cluster without internet, its runs done by the
     real offline agent on the 'cluster' disk."""
