@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,28 @@ def agent_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def run_sweepops(
+    repo: Path,
+    *args: str,
+    clusters: Sequence[Any] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m sweepops ARGS`` in ``repo``: this Python's env first on PATH, no colour,
+    the test ``clusters``' inventories in SWEEPOPS_INVENTORY, and ``env`` on top."""
+    extra = {"ANSIBLE_NOCOLOR": "1", **(env or {})}
+    if clusters:
+        extra["SWEEPOPS_INVENTORY"] = os.pathsep.join(str(c.inventory) for c in clusters)
+    return subprocess.run(
+        [sys.executable, "-m", "sweepops", *args],
+        cwd=repo,
+        env=agent_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_agent(

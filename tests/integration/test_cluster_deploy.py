@@ -19,21 +19,13 @@ from pathlib import Path
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env, git
+from tests.conftest import agent_env, git, run_sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
 
 def sweepops(repo: Path, cluster: Cluster, *args: str, timeout: float = 300):
-    env = agent_env(SWEEPOPS_INVENTORY=str(cluster.inventory), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "sweepops", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_sweepops(repo, *args, clusters=[cluster], timeout=timeout)
 
 
 def deploys(repo: Path) -> list[dict]:

@@ -4,28 +4,19 @@ snapshot a live job's batch script names stay; --check removes nothing."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env
+from tests.conftest import run_sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
 
 def sweepops(repo: Path, cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = agent_env(SWEEPOPS_INVENTORY=str(cluster.inventory), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "sweepops", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_sweepops(repo, *args, clusters=[cluster])
 
 
 def test_gc_keeps_latest_newest_and_what_live_jobs_run(repo: Path, cluster: Cluster) -> None:

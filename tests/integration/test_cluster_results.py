@@ -5,31 +5,19 @@ transfers the records that changed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env
+from tests.conftest import run_sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
 
 def sweepops(repo: Path, clusters: list[Cluster], *args: str, timeout: float = 300):
-    inventory = os.pathsep.join(str(c.inventory) for c in clusters)
-    env = agent_env(SWEEPOPS_INVENTORY=inventory, ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "sweepops", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_sweepops(repo, *args, clusters=clusters, timeout=timeout)
 
 
 def finished(cluster: Cluster, sweep_id: str) -> int:

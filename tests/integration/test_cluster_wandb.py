@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env, git
+from tests.conftest import git, run_sweepops
 from tests.wandb_double import WandbDouble
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
@@ -37,14 +36,7 @@ def veth_host(cluster: Cluster) -> str:
 
 
 def sweepops(repo: Path, cluster: Cluster, env: dict[str, str], *args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "sweepops", *args],
-        cwd=repo,
-        env=agent_env(SWEEPOPS_INVENTORY=str(cluster.inventory), ANSIBLE_NOCOLOR="1", **env),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    return run_sweepops(repo, *args, clusters=[cluster], env=env, timeout=400)
 
 
 def deploy_records(repo: Path) -> list[dict]:

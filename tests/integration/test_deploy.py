@@ -12,21 +12,14 @@ from pathlib import Path
 import pytest
 
 from sweepops.local import pid_alive
-from tests.conftest import REPO, agent_env
+from tests.conftest import REPO, agent_env, run_sweepops
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
 def sweepops(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweepops", *args],
-        cwd=repo,
-        env=agent_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_sweepops(repo, *args, timeout=timeout)
 
 
 def playbook(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
