@@ -115,6 +115,7 @@ def main() -> None:
     try:
         from sweepops import container
         from sweepops.errors import SweepopsError
+        from sweepops.imagedigest import file_sha256
     except ImportError as exc:
         module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
     p = module.params
@@ -155,7 +156,7 @@ def main() -> None:
             **result,
         )
     if module.check_mode:
-        sha = container.file_sha256(image) if image.exists() and not decision.build else ""
+        sha = file_sha256(image) if image.exists() and not decision.build else ""
         module.exit_json(changed=def_changed or decision.build, sha256=sha, **result)
     try:
         if def_changed:
@@ -167,9 +168,7 @@ def main() -> None:
             result["runtime"] = found[0]
     except (SweepopsError, OSError) as exc:
         module.fail_json(msg=f"on the workstation: {exc}", **result)
-    module.exit_json(
-        changed=def_changed or decision.build, sha256=container.file_sha256(image), **result
-    )
+    module.exit_json(changed=def_changed or decision.build, sha256=file_sha256(image), **result)
 
 
 if __name__ == "__main__":

@@ -109,14 +109,6 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def digest_file(image: str | Path) -> Path:
     """Where the digest of the definition an image was built from is recorded."""
     return Path(f"{image}.def.sha256")

@@ -11,6 +11,7 @@ import pytest
 
 from sweepops import container
 from sweepops.errors import SweepopsError
+from sweepops.imagedigest import file_sha256
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "templates" / "container.def.j2"
@@ -130,7 +131,7 @@ def test_build_with_a_fake_runtime_renames_and_records(tmp_path: Path) -> None:
     assert calls[0][-2].endswith("x.sif.building") and "--fakeroot" in calls[0]
     assert image.read_bytes() == b"image"
     assert not container.build_decision(image, "d1").build
-    assert container.file_sha256(image) == container.file_sha256(image)
+    assert file_sha256(image) == file_sha256(image)
 
 
 def test_failed_build_says_what_to_do(tmp_path: Path) -> None:
