@@ -86,10 +86,15 @@ def digest(entries: Iterable[Sequence[Any]]) -> str:
 
 
 def describe_prefix(
-    prefix: str, *, content: bool = False, expect_digest: str | None = None
+    prefix: str,
+    *,
+    content: bool = False,
+    expect_digest: str | None = None,
+    entries: bool = True,
 ) -> dict[str, Any]:
     """What a cluster can say of an env path: whether it exists (and its digest, with the
-    entries when the digest is not ``expect_digest``), else the nearest existing ancestor,
+    entries when the digest is not ``expect_digest`` and ``entries``), else the nearest
+    existing ancestor,
     whether it is writable and its free space; and the home directory. Raises OSError
     when the prefix exists but cannot be read."""
     ancestor = prefix
@@ -110,8 +115,8 @@ def describe_prefix(
         "entries": [],
     }
     if result["exists"]:
-        entries = manifest(prefix, content=content)
-        result["digest"] = digest(entries)
-        if result["digest"] != expect_digest:
-            result["entries"] = [list(e) for e in entries]
+        found = manifest(prefix, content=content)
+        result["digest"] = digest(found)
+        if entries and result["digest"] != expect_digest:
+            result["entries"] = [list(e) for e in found]
     return result
