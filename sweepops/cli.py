@@ -161,7 +161,10 @@ def _wait_and_show(
         time.sleep(1.0)
     bar.close()
     if ledger.submissions(root, deploy_id):
-        _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        failed = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        if failed:
+            print("\n".join(failed), file=sys.stderr)
+            return 1
     rows, metric, _ = gather(root, deploy, inventory=inventory)
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
@@ -181,10 +184,12 @@ def _wait_for_clusters(
     timeout: float | None,
     inventory: list[str],
     poll: float = 5.0,
-) -> None:
-    """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live."""
+) -> list[str]:
+    """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live, or
+    until every job of a sweep has failed: then the lines saying why (else [])."""
     from .progress import Progress
     from .slurm import FINAL_STATES
+    from .status import failed_sweeps
 
     bar = Progress("waiting for the clusters", stream=sys.stdout)
     try:
@@ -207,8 +212,16 @@ def _wait_for_clusters(
                 total=None,
                 message=f"runs done, {failed} failed, {running} running, {live} jobs live",
             )
+            failed = failed_sweeps(deploy, ledger.submissions(root, deploy["deploy_id"]), answers)
+            if failed:
+                bar.close()
+                return [
+                    f"sweepops: every job of {', '.join(failed)} failed; stopped waiting",
+                    *failed.values(),
+                    f"logs: sweepops logs {deploy['experiment']} JOB_OR_RUN_ID",
+                ]
             if jobs and live == 0:
-                return
+                return []
             if timeout is not None and time.monotonic() - start > timeout:
                 raise SweepopsError(
                     f"gave up waiting after {timeout:.0f}s; the jobs keep running",
@@ -249,7 +262,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 def _ask_clusters(
     root: Path, deploy: dict[str, Any], action: str, inventory: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Status (or cancel) of a deploy on each cluster it was submitted to."""
+    """Status (or cancel) of a deploy on each cluster it was submitted to. A cluster no
+    inventory knows (the deploy's recorded ones included) answers as failed, saying so."""
     from .playbook import collect
 
     submitted = ledger.submissions(root, deploy["deploy_id"])
@@ -260,111 +274,52 @@ def _ask_clusters(
             "lab_root": info["lab_root"],
             "sweep_ids": [s["id"] for s in deploy["sweeps"]],
             "job_ids": sorted({str(j) for j in (info.get("jobs") or {}).values()}),
+            "deploy_id": deploy["deploy_id"],
         }
         for host, info in submitted.items()
     }
     extravars = {"action": action, "sweepops_targets": targets}
-    return collect(root, "playbooks/cluster.yml", extravars, inventory=inventory)
-
-
-def _job_summary(jobs: dict[str, dict[str, str]]) -> str:
-    counts: dict[str, int] = {}
-    for row in jobs.values():
-        counts[row.get("state", "?")] = counts.get(row.get("state", "?"), 0) + 1
-    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
-
-
-def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> str:
-    left = "?" if c.get("left") is None else c["left"]
-    return (
-        f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
-        f"  running {c.get('running', 0)}  left {left}  {extra}"
-    )
+    inventory = [*inventory, *ledger.inventories_of(root, deploy["deploy_id"])]
+    answers = collect(root, "playbooks/cluster.yml", extravars, inventory=inventory)
+    for host in targets:
+        answers.setdefault(host, {"failed": True, "msg": ledger.unknown_host_message(host)})
+    return answers
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .local import running_agents
-    from .offline_sweep import OfflineSweep, parse_shard, progress_of
-    from .wandb_results import wandb_sweeps
+    from .status import deploy_status, exit_code, format_status
 
     deploys = (
         [_deploy_for(args.root, args.exp, args.deploy)]
         if args.exp
         else [r for r in ledger.records(args.root) if "sweeps" in r][-5:]
     )
-    if not deploys:
+    statuses = [deploy_status(args.root, d, args.inventory, _ask_clusters) for d in deploys]
+    if args.json:
+        print(json.dumps(statuses, indent=1, default=str))
+    elif not deploys:
         print("nothing deployed yet")
-    for deploy in deploys:
-        print(f"{deploy['experiment']}  deploy {deploy['deploy_id']}")
-        # wandb sweeps: the server knows their runs (a handed-off cluster's, once synced)
-        online = {s["id"] for s in wandb_sweeps(deploy)}
-        handoff = deploy.get("handoff") or {}
-        local = [s for s in deploy["sweeps"] if s.get("dir") and s["id"] not in online]
-        if local:
-            print("  local")
-        for entry in local:
-            sweep = OfflineSweep(entry["dir"])
-            flag = "  CANCELLED" if sweep.cancelled else ""
-            agents = f"agents {len(running_agents(sweep))}{flag}"
-            print(_progress_line(entry["name"], entry["id"], sweep.progress(), agents))
-        submitted = ledger.submissions(args.root, deploy["deploy_id"])
-        for host, res in sorted(_ask_clusters(args.root, deploy, "status", args.inventory).items()):
-            print(f"  {host}")
-            if res.get("failed"):
-                print(f"    unreachable or failed: {res.get('msg')}")
-                continue
-            for entry in deploy["sweeps"]:
-                if entry["id"] in online and host not in handoff:
-                    continue
-                states = dict(res["sweeps"].get(entry["id"], {}))
-                flag = "  CANCELLED" if states.pop("cancelled", False) else ""
-                states.pop("missing", None)
-                shard = submitted.get(host, {}).get("shard")
-                counts = progress_of(
-                    entry["meta"]["config"], states, parse_shard(shard) if shard else None
-                )
-                print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
-            print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
-        if online:
-            _print_wandb_status(args.root, deploy, sorted(handoff))
-    return 0
-
-
-#: wandb run states, as the offline engine's (counted the same way).
-_WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
-
-
-def _print_wandb_status(root: Path, deploy: dict[str, Any], handoff: list[str]) -> None:
-    from .offline_sweep import progress_of
-    from .wandb_results import gather_wandb, wandb_sweeps
-
-    rows, answers = gather_wandb(root, deploy)
-    for url, got in answers.items():
-        why = f"  (could not ask: {got.error}; counts from the last answer)" if got.error else ""
-        print(f"  wandb {url}{why}")
-    if handoff:
-        print(f"    runs of {', '.join(handoff)} count once `sweepops sync` uploaded them")
-    for entry in wandb_sweeps(deploy):
-        states: dict[str, int] = {}
-        for row in rows:
-            if row.get("sweep_id") == entry["id"]:
-                state = _WANDB_STATES.get(str(row.get("state")), str(row.get("state")))
-                states[state] = states.get(state, 0) + 1
-        counts = progress_of(entry["meta"]["config"], states)
-        print(_progress_line(entry["name"], entry["id"], counts, entry.get("url", "")))
+    for status in [] if args.json else statuses:
+        print("\n".join(format_status(status)))
+    return exit_code(statuses)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .local import running_agents
     from .offline_sweep import OfflineSweep
+    from .status import job_summary
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     for entry in deploy["sweeps"]:
         if not entry.get("dir"):
             continue
         sweep = OfflineSweep(entry["dir"])
+        agents = running_agents(sweep)
+        if not agents:  # its agents have ended: the sweep is over, not cancelled
+            print(f"{entry['name']} ({entry['id']}): no agent running here; nothing to cancel")
+            continue
         sweep.cancel()
-        for agent in running_agents(sweep):
+        for agent in agents:
             os.kill(int(agent["pid"]), signal.SIGTERM)
         print(f"cancelled {entry['name']} ({entry['id']}) on this machine")
     failed = False
@@ -372,8 +327,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if res.get("failed"):
             failed = True
             print(f"{host}: could not cancel: {res.get('msg')}", file=sys.stderr)
+        elif not res.get("changed"):
+            print(f"{host}: no job of the deploy is live; nothing to cancel")
         else:
-            print(f"cancelled on {host}: jobs {_job_summary(res.get('jobs', {}))}")
+            print(f"cancelled on {host}: jobs {job_summary(res.get('jobs', {}))}")
     return 1 if failed else 0
 
 
@@ -465,8 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sp = add("status", cmd_status, "progress of an experiment's sweeps, here and on clusters")
-    sp.add_argument("exp", nargs="?")
-    sp.add_argument("--deploy", default=None)
+    sp.add_argument("exp", nargs="?", help="experiment name or path (default: the last 5 deploys)")
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+    sp.add_argument("--json", action="store_true", help="print the status as JSON for scripts")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
