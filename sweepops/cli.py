@@ -15,7 +15,7 @@ from . import ledger
 from .errors import SweepopsError
 
 #: Modules under sweepops/ that add sub-commands through register(subparsers).
-PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce")
+PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce", "logs")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -68,7 +68,7 @@ def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from .experiment_paths import resolve_experiment
     from .ledger import new_deploy_id
-    from .playbook import run_playbook
+    from .playbook import Outcome, run_playbook
 
     extra = _parse_extra_vars(args.extra_vars)
     # An unknown name fails here at once; the file itself is validated once, by the
@@ -76,6 +76,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     resolve_experiment(args.exp, args.root)
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
+    outcome = Outcome()
     rc = run_playbook(
         args.root,
         "deploy.yml",
@@ -84,17 +85,29 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         diff=args.diff,
         limit=args.limit,
         inventory=args.inventory,
+        outcome=outcome,
     )
     if rc != 0:
-        print(
-            f"sweepops: the deploy playbook failed (exit {rc}); see the output above. "
-            f"Run it again with -e deploy_id={deploy_id} to finish this deploy.",
-            file=sys.stderr,
-        )
+        print(deploy_failure(rc, outcome, deploy_id, check=args.check), file=sys.stderr)
         return rc
     if args.wait and not args.check:
         return _wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0
+
+
+def deploy_failure(rc: int, outcome: Any, deploy_id: str, *, check: bool = False) -> str:
+    """What a failed deploy says on stderr: the cause (each failed task's message) and, only
+    when sweeps were created (a retry then finishes them), how to finish the deploy."""
+    lines = [f"sweepops: the deploy failed (exit {rc}):"]
+    lines += [f"  {error}" for error in outcome.errors] or ["  see the output above"]
+    if "sweepops_sweeps" in outcome.ok_actions and not check:
+        lines.append(
+            f"Its sweeps were created: fix the cause, then run it again with "
+            f"-e deploy_id={deploy_id} to finish this deploy (nothing is submitted twice)."
+        )
+    else:
+        lines.append("Nothing was created; fix the cause and deploy again.")
+    return "\n".join(lines)
 
 
 def _deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, Any]:
