@@ -249,18 +249,26 @@ def cmd_results(args: argparse.Namespace) -> int:
     from . import journal
     from .fetch import fetch_warnings, gather
     from .report_cli import report_dir
-    from .results import format_table, write_csv
+    from .results import format_table, metric_note, results_exit_code, write_csv
 
+    if args.csv and args.csv != "-":
+        _check_writable(Path(args.csv))  # before anything is fetched or journalled
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     rows, metric, fetched = gather(
         args.root, deploy, inventory=args.inventory, fetch_remote=not args.no_fetch
     )
     for warning in fetch_warnings(fetched):
         print(f"sweepops: {warning}", file=sys.stderr)
+    note = metric_note(rows, metric)
+    if note:
+        print(f"sweepops: {note}", file=sys.stderr)
     page = report_dir(args.root, deploy) / "index.html"
     journal.record_outcome(args.root, deploy, rows, metric, report=page if page.exists() else None)
     if args.csv:
-        write_csv(rows, args.csv, metric)
+        try:
+            write_csv(rows, args.csv, metric)
+        except OSError as exc:
+            raise SweepopsError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     elif args.json:
         print(json.dumps(rows, indent=1, default=str))
     else:
@@ -269,7 +277,19 @@ def cmd_results(args: argparse.Namespace) -> int:
             f"commit {str(deploy.get('commit'))[:10]})"
         )
         print(format_table(rows, metric))
-    return 0
+    return results_exit_code(rows)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse at once a file that cannot be written (its directory missing or read-only)."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise SweepopsError(
+            f"cannot write {path}: the directory {folder} does not exist",
+            hint=f"create it (mkdir -p {folder}) or give another path",
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SweepopsError(f"cannot write {path}: permission denied", hint="give another path")
 
 
 def _ask_clusters(
@@ -348,7 +368,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from .playbook import run_playbook
+    from .playbook import Outcome, run_playbook
 
     if args.keep is not None and args.keep < 0:
         raise SweepopsError("--keep takes 0 or more")
@@ -358,11 +378,18 @@ def cmd_gc(args: argparse.Namespace) -> int:
     }
     if args.keep is not None:
         extravars["keep"] = args.keep
+    outcome = Outcome()
     rc = run_playbook(
-        args.root, "playbooks/gc.yml", extravars, check=args.check, inventory=args.inventory
+        args.root,
+        "playbooks/gc.yml",
+        extravars,
+        check=args.check,
+        inventory=args.inventory,
+        outcome=outcome,
     )
     if rc != 0:
-        print(f"sweepops: gc failed (exit {rc}); see the output above", file=sys.stderr)
+        causes = "".join(f"\n  {e}" for e in outcome.errors) or " see the output above"
+        print(f"sweepops: gc failed (exit {rc}):{causes}", file=sys.stderr)
     return rc
 
 
