@@ -1,4 +1,4 @@
-"""The ``sweepops`` command line."""
+"""The ``sweepops`` command line (see DESCRIPTION and EXIT_CODES for what --help shows)."""
 
 from __future__ import annotations
 
@@ -413,8 +413,25 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+DESCRIPTION = "sweepops: run wandb sweeps on this machine or Slurm clusters with one command."
+
+EXIT_CODES = """exit codes:
+  0  done; for status and results: no run or job failed
+  1  a command failed, or (status, results, deploy --wait) some run or job failed
+  2  bad input or a refused check (the message says what to fix)
+  3  status and results: runs or jobs failed and none finished (every run failed)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sweepops", description=__doc__)
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="sweepops",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"sweepops {__version__}")
     p.add_argument(
         "--root", type=Path, default=None, help="the sweepops repository (default: found from cwd)"
     )
@@ -429,19 +446,29 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
 
     sp = add("plan", cmd_plan, "show what an experiment would run")
-    sp.add_argument("exp")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
     sp.add_argument("--json", action="store_true", help="print JSON for scripts")
     sp.add_argument(
         "--agents", type=int, default=2, help="agents per sweep when the file gives none"
     )
 
     sp = add("deploy", cmd_deploy, "create the sweeps and start their agents (runs deploy.yml)")
-    sp.add_argument("exp")
-    sp.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
+    sp.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for this deploy, over the inventory's (repeatable; the value is YAML), "
+        "e.g. -e clusters=atlas -e time=02:00:00 -e allow_dirty=true -e deploy_id=ID",
+    )
     sp.add_argument("--wait", action="store_true", help="wait for the runs, then print the results")
     sp.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     sp.add_argument("--check", action="store_true", help="show what would happen; change nothing")
-    sp.add_argument("--diff", action="store_true")
+    sp.add_argument(
+        "--diff", action="store_true", help="show the changes (with --check: what would change)"
+    )
     sp.add_argument("--limit", default=None, help="Ansible host pattern")
     sp.add_argument(
         "-i",
@@ -452,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
-    sp.add_argument("exp")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
     sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     sp.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV (-: stdout)")
     sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
@@ -468,8 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
-    sp.add_argument("exp")
-    sp.add_argument("--deploy", default=None)
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("gc", cmd_gc, "remove old code snapshots no live job needs from clusters")

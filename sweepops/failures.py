@@ -71,7 +71,7 @@ def last_error_line(text: str) -> str | None:
     slurmstepd's "CANCELLED ... DUE TO TIME LIMIT", "exceeded memory limit", ...), shortened
     to 300 characters; None when no line looks like an error."""
     for line in reversed(text.splitlines()):
-        line = line.strip()
+        line = line.strip().lstrip("|").strip()  # the agent quotes a run's log as "  | ..."
         if not line or _NOISE.search(line):
             continue
         if _ERROR_LINE.search(line):
