@@ -174,9 +174,9 @@ def _wait_and_show(
         time.sleep(1.0)
     bar.close()
     if ledger.submissions(root, deploy_id):
-        failed = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
-        if failed:
-            print("\n".join(failed), file=sys.stderr)
+        why = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        if why:
+            print("\n".join(why), file=sys.stderr)
             return 1
     rows, metric, _ = gather(root, deploy, inventory=inventory)
     print(format_table(rows, metric))
@@ -225,12 +225,12 @@ def _wait_for_clusters(
                 total=None,
                 message=f"runs done, {failed} failed, {running} running, {live} jobs live",
             )
-            failed = failed_sweeps(deploy, ledger.submissions(root, deploy["deploy_id"]), answers)
-            if failed:
+            dead = failed_sweeps(deploy, ledger.submissions(root, deploy["deploy_id"]), answers)
+            if dead:
                 bar.close()
                 return [
-                    f"sweepops: every job of {', '.join(failed)} failed; stopped waiting",
-                    *failed.values(),
+                    f"sweepops: every job of {', '.join(dead)} failed; stopped waiting",
+                    *dead.values(),
                     f"logs: sweepops logs {deploy['experiment']} JOB_OR_RUN_ID",
                 ]
             if jobs and live == 0:

@@ -169,9 +169,8 @@ def format_status(status: dict[str, Any]) -> list[str]:
             lines.append(f"    unreachable or failed: {c['error']}")
             continue
         for s in c["sweeps"]:
-            lines.append(
-                progress_line(s["name"], s["id"], s["counts"], "CANCELLED" if s["cancelled"] else "")
-            )
+            flag = "CANCELLED" if s["cancelled"] else ""
+            lines.append(progress_line(s["name"], s["id"], s["counts"], flag))
             lines += _failed_run_lines(s["failed_runs"])
         lines.append(f"    jobs: {job_summary(c['jobs'])}")
         for job, row in sorted(c["jobs"].items()):
