@@ -49,6 +49,9 @@ _ERROR_LINE = re.compile(
     r"|not found|permission denied|cannot |could not |segmentation fault|core dumped)",
     re.IGNORECASE,
 )
+#: slurmstepd's words when it kills a step for memory (OverMemoryKill, cgroup OOM).
+_MEMORY_KILL = re.compile(r"exceeded (job )?memory limit|oom[-_ ]kill", re.IGNORECASE)
+
 #: Lines that look like errors but only say that one happened elsewhere.
 _NOISE = re.compile(r"^\s*(\[sweepops\] .*agent exited|#|wandb: )", re.IGNORECASE)
 
@@ -93,6 +96,9 @@ def job_reason(row: dict[str, Any], log_text: str = "") -> str | None:
     if not failed:
         return None
     words = STATE_WORDS.get(state)
+    if state in ("FAILED", "CANCELLED") and _MEMORY_KILL.search(log_text):
+        # JobAcctGatherParams=OverMemoryKill ends such a job FAILED, not OUT_OF_MEMORY
+        words = STATE_WORDS["OUT_OF_MEMORY"]
     out = state + (f": {words}" if words else "")
     exit_code = str(row.get("exit_code") or "")
     if exit_code and exit_code != "0:0":

@@ -326,3 +326,14 @@ def test_version_help_and_argument_help(capsys):
     out = capsys.readouterr().out
     for words in ("experiment name", "a setting for this deploy", "show the changes"):
         assert words in " ".join(out.split())
+
+
+def test_a_memory_kill_is_named_even_when_slurm_says_failed():
+    log = (
+        "slurmstepd-n1: error: StepId=19.batch exceeded memory limit (482045952 > 419430400), "
+        "being killed\nslurmstepd-n1: error: Exceeded job memory limit\n"
+    )
+    assert job_reason({"state": "FAILED", "exit_code": "0:9"}, log) == (
+        "FAILED: killed for using more memory than `mem` (exit 0:9); "
+        "slurmstepd-n1: error: Exceeded job memory limit"
+    )
