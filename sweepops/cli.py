@@ -182,10 +182,13 @@ def _wait_and_show(
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
     if bad:
-        print(
-            f"{len(bad)} run(s) did not finish; their logs: "
-            + ", ".join(str(r["log"]) for r in bad[:3])
-        )
+        from .failures import read_tail, run_reason
+
+        print(f"sweepops: {len(bad)} run(s) did not finish:", file=sys.stderr)
+        for r in bad[:5]:
+            log = read_tail(str(r["log"])) if r.get("cluster") in (None, "local") else ""
+            print(f"  run {r['run_id']}: {run_reason(r, log)}", file=sys.stderr)
+        print(f"logs: sweepops logs {deploy['experiment']} RUN_ID", file=sys.stderr)
         return 1
     return 0
 

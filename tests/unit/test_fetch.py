@@ -43,7 +43,8 @@ def test_join_acct_per_array_task():
     row = {"slurm": {"job_id": "71", "array_job_id": "70", "array_task_id": "3"}, "duration": 36.0}
     join_acct(row, parse_acct(SACCT))
     assert row["job"] == "70_3" and row["job_elapsed"] == 100 and row["requeues"] == 1
-    assert row["gpu_hours"] == 2 * 36.0 / 3600 and row["job_gpu_hours"] == 2 * 100 / 3600
+    # to 0.001 h: 2 GPUs x 100 s = 0.0555... h is shown as 0.056, not 0.05555556
+    assert row["gpu_hours"] == 0.02 and row["job_gpu_hours"] == 0.056
     missing = {"slurm": {"job_id": "99", "restart_count": "2"}, "duration": 1.0}
     join_acct(missing, {})
     assert missing["job"] == "99" and missing["requeues"] == 2 and "job_elapsed" not in missing
