@@ -58,6 +58,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sweepops_failures import (
+    FAILED_JOB_STATES,
     FAILED_RUN_STATES,
     job_log_path,
     job_reason,
@@ -104,7 +105,8 @@ def explain_jobs(jobs: dict, lab_root: str, deploy_id: str) -> dict:
     """Each failed or pending job with ``why`` (one line) and its ``log``."""
     for job, row in jobs.items():
         log = job_log_path(lab_root, deploy_id, job) if deploy_id else None
-        why = job_reason(row, read_tail(log) if log and row.get("state") != "PENDING" else "")
+        ended = row.get("state") in FAILED_JOB_STATES or row.get("state") == "COMPLETED"
+        why = job_reason(row, read_tail(log) if log and ended else "")
         if why:
             row["why"] = why
         if log:
