@@ -173,24 +173,36 @@ def _wait_and_show(
             )
         time.sleep(1.0)
     bar.close()
+    why: list[str] = []
+    answers: dict[str, dict[str, Any]] = {}
     if ledger.submissions(root, deploy_id):
-        why = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
-        if why:
+        why, early, answers = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        if early:  # every job of a sweep failed while others still run: stop now
             print("\n".join(why), file=sys.stderr)
             return 1
     rows, metric, _ = gather(root, deploy, inventory=inventory)
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
     if bad:
-        from .failures import read_tail, run_reason
-
         print(f"sweepops: {len(bad)} run(s) did not finish:", file=sys.stderr)
         for r in bad[:5]:
-            log = read_tail(str(r["log"])) if r.get("cluster") in (None, "local") else ""
-            print(f"  run {r['run_id']}: {run_reason(r, log)}", file=sys.stderr)
+            print(f"  run {r['run_id']}: {_run_why(r, answers)}", file=sys.stderr)
         print(f"logs: sweepops logs {deploy['experiment']} RUN_ID", file=sys.stderr)
-        return 1
-    return 0
+    if why:  # e.g. the agents could not start: no run at all
+        print("\n".join(why), file=sys.stderr)
+    return 1 if bad or why else 0
+
+
+def _run_why(row: dict[str, Any], answers: dict[str, dict[str, Any]]) -> str:
+    """One line of why a run did not finish: from its log here, or as its cluster said."""
+    from .failures import read_tail, run_reason
+
+    cluster = row.get("cluster")
+    if cluster in (None, "local"):
+        return run_reason(row, read_tail(str(row.get("log") or "")))
+    sweep = ((answers.get(str(cluster)) or {}).get("sweeps") or {}).get(row["sweep_id"]) or {}
+    said = {r.get("id"): r.get("why") for r in sweep.get("failed_runs") or []}
+    return str(said.get(row["run_id"]) or run_reason(row))
 
 
 def _wait_for_clusters(
@@ -200,9 +212,10 @@ def _wait_for_clusters(
     timeout: float | None,
     inventory: list[str],
     poll: float = 5.0,
-) -> list[str]:
+) -> tuple[list[str], bool, dict[str, dict[str, Any]]]:
     """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live, or
-    until every job of a sweep has failed: then the lines saying why (else [])."""
+    until every job of a sweep has failed while others still run (``early``). Returns the
+    lines saying which sweeps' jobs all failed and why, ``early``, and the last answers."""
     from .progress import Progress
     from .slurm import FINAL_STATES
     from .status import failed_sweeps
@@ -229,15 +242,20 @@ def _wait_for_clusters(
                 message=f"runs done, {failed} failed, {running} running, {live} jobs live",
             )
             dead = failed_sweeps(deploy, ledger.submissions(root, deploy["deploy_id"]), answers)
-            if dead:
-                bar.close()
-                return [
-                    f"sweepops: every job of {', '.join(dead)} failed; stopped waiting",
+            why = (
+                [
+                    f"sweepops: every job of {', '.join(dead)} failed"
+                    + ("; stopped waiting" if live else ""),
                     *dead.values(),
                     f"logs: sweepops logs {deploy['experiment']} JOB_OR_RUN_ID",
                 ]
+                if dead
+                else []
+            )
+            if dead and live:
+                return why, True, answers
             if jobs and live == 0:
-                return []
+                return why, False, answers
             if timeout is not None and time.monotonic() - start > timeout:
                 raise SweepopsError(
                     f"gave up waiting after {timeout:.0f}s; the jobs keep running",
