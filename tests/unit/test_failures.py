@@ -337,3 +337,34 @@ def test_a_memory_kill_is_named_even_when_slurm_says_failed():
         "FAILED: killed for using more memory than `mem` (exit 0:9); "
         "slurmstepd-n1: error: Exceeded job memory limit"
     )
+
+
+def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
+    import threading
+    import time
+
+    from sweepops.logs import _follow_local
+
+    sweep = tmp_path / "sw1"
+    (sweep / "runs").mkdir(parents=True)
+    (sweep / "logs").mkdir()
+    record = sweep / "runs" / "r1.json"
+    record.write_text(json.dumps({"id": "r1", "state": "running"}))
+    log = sweep / "logs" / "r1.log"
+    log.write_text("epoch 1\n")
+
+    def run_on() -> None:
+        for line in ("epoch 2\n", "epoch 3\n"):
+            time.sleep(0.3)
+            with open(log, "a") as fh:
+                fh.write(line)
+        with open(log, "a") as fh:  # the last line, just before the agent records the end
+            fh.write("done\n")
+        record.write_text(json.dumps({"id": "r1", "state": "finished"}))
+
+    writer = threading.Thread(target=run_on)
+    writer.start()
+    dirs = {"sw1": str(sweep)}
+    assert _follow_local(find_log("r1", dirs), dirs, follow=True) == 0
+    writer.join()
+    assert capsys.readouterr().out == "epoch 1\nepoch 2\nepoch 3\ndone\n"
