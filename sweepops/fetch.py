@@ -149,11 +149,8 @@ def join_acct(row: dict[str, Any], acct: dict[str, dict[str, Any]]) -> None:
             "job_exit_code": found.get("exit_code"),
             "requeues": max(int(found.get("requeues") or 0), int(restarts or 0)),
             "gpus": gpus,
-            # to 0.001 h (3.6 s): more digits are noise, not precision
-            "gpu_hours": round(gpus * duration / 3600, 3)
-            if isinstance(duration, (int, float))
-            else None,
-            "job_gpu_hours": round(gpus * elapsed / 3600, 3) if elapsed is not None else None,
+            "gpu_hours": gpus * duration / 3600 if isinstance(duration, (int, float)) else None,
+            "job_gpu_hours": gpus * elapsed / 3600 if elapsed is not None else None,
         }
     )
 

@@ -249,6 +249,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _fmt_hours(value: Any) -> str:
+    """GPU-hours to 0.001 h (3.6 s): more digits would be noise, not precision."""
+    return f"{value:.3f}" if _is_number(value) else "-"
+
+
 def table_cells(
     rows: list[dict[str, Any]], metric: dict[str, Any] | None
 ) -> tuple[list[str], list[list[str]]]:
@@ -282,7 +287,7 @@ def table_cells(
                 _fmt(row.get("job")),
                 f"{elapsed}s" if elapsed is not None else "-",
                 format_bytes(row.get("job_max_rss")),
-                _fmt(row.get("gpu_hours")),
+                _fmt_hours(row.get("gpu_hours")),
                 _fmt(row.get("requeues")),
             ]
         line.append("*" if row.get("best") else "")

@@ -43,8 +43,7 @@ def test_join_acct_per_array_task():
     row = {"slurm": {"job_id": "71", "array_job_id": "70", "array_task_id": "3"}, "duration": 36.0}
     join_acct(row, parse_acct(SACCT))
     assert row["job"] == "70_3" and row["job_elapsed"] == 100 and row["requeues"] == 1
-    # to 0.001 h: 2 GPUs x 100 s = 0.0555... h is shown as 0.056, not 0.05555556
-    assert row["gpu_hours"] == 0.02 and row["job_gpu_hours"] == 0.056
+    assert row["gpu_hours"] == 2 * 36.0 / 3600 and row["job_gpu_hours"] == 2 * 100 / 3600
     missing = {"slurm": {"job_id": "99", "restart_count": "2"}, "duration": 1.0}
     join_acct(missing, {})
     assert missing["job"] == "99" and missing["requeues"] == 2 and "job_elapsed" not in missing
@@ -90,5 +89,9 @@ def test_table_shows_max_rss_of_the_job_task():
     finish_rows(rows, {"name": "loss", "goal": "minimize"})
     header, line = format_table(rows, {"name": "loss"}).splitlines()[0::2]
     assert "max RSS" in header and "2.0M" in line, (header, line)
+    # GPU-hours to 0.001 h: 2 GPUs x 36 s = 0.02 h, not 0.02000000 or 7 digits
+    assert row["gpu_hours"] == 0.02 and " 0.020 " in line, line
+    row["gpu_hours"] = 2 * 100 / 3600
+    assert " 0.056 " in format_table(rows, {"name": "loss"}).splitlines()[2]
     assert format_bytes(None) == "-" and format_bytes(512) == "512B"
     assert format_bytes(214460 * 1024) == "209M" and format_bytes(int(1.5 * 1024**3)) == "1.5G"
