@@ -17,6 +17,7 @@ setup: $(VENV)/.installed
 
 example: setup
 	$(VENV)/bin/sweepops deploy base.yml -e sweep_backend=offline --wait --timeout 600
+	@echo "sweepops is in $(VENV)/bin: run 'source $(VENV)/bin/activate' to have it on your PATH"
 
 test: setup
 	$(PY) -m pytest tests

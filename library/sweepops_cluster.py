@@ -32,16 +32,22 @@ options:
     type: list
     elements: str
     default: []
+  deploy_id:
+    description: The deploy (names its job logs' directory); without it no job log is read.
+    type: str
+    default: ""
 author: sweepops
 """
 
 RETURN = r"""
 sweeps:
-  description: Per sweep id, the number of runs in each state, and whether it is cancelled.
+  description: Per sweep id, the number of runs in each state, whether it is cancelled, and
+    C(failed_runs) (the last 20 failed runs, each with C(id), C(log) and C(why), one line).
   returned: always
   type: dict
 jobs:
-  description: Per job or array task, its Slurm state (squeue, sacct).
+  description: Per job or array task, its Slurm state (squeue, sacct); a failed or pending
+    one also has C(why) (one line, with the last error line of its log) and C(log).
   returned: always
   type: dict
 """
@@ -51,7 +57,20 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_failures import (
+    FAILED_JOB_STATES,
+    FAILED_RUN_STATES,
+    job_log_path,
+    job_reason,
+    read_tail,
+    run_reason,
+)
 from ansible.module_utils.sweepops_slurm import SlurmError, cancel, job_states
+
+#: Failed runs reported per sweep (the newest).
+MAX_FAILED_RUNS = 20
+
+LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING")
 
 
 def sweep_progress(path: str) -> dict:
@@ -59,14 +78,40 @@ def sweep_progress(path: str) -> dict:
     if not os.path.isdir(path):
         counts["missing"] = True
         return counts
+    failed = []
     for record in glob.glob(os.path.join(path, "runs", "*.json")):
         try:
             with open(record) as fh:
-                state = json.load(fh).get("state", "unknown")
+                rec = json.load(fh)
         except (OSError, ValueError):
             continue
+        state = rec.get("state", "unknown")
         counts[state] = counts.get(state, 0) + 1
+        if state in FAILED_RUN_STATES:
+            failed.append(rec)
+    failed.sort(key=lambda r: float(r.get("ended") or 0))
+    counts["failed_runs"] = [
+        {
+            "id": rec.get("id"),
+            "log": rec.get("log"),
+            "why": run_reason(rec, read_tail(rec["log"]) if rec.get("log") else ""),
+        }
+        for rec in failed[-MAX_FAILED_RUNS:]
+    ]
     return counts
+
+
+def explain_jobs(jobs: dict, lab_root: str, deploy_id: str) -> dict:
+    """Each failed or pending job with ``why`` (one line) and its ``log``."""
+    for job, row in jobs.items():
+        log = job_log_path(lab_root, deploy_id, job) if deploy_id else None
+        ended = row.get("state") in FAILED_JOB_STATES or row.get("state") == "COMPLETED"
+        why = job_reason(row, read_tail(log) if log and ended else "")
+        if why:
+            row["why"] = why
+        if log:
+            row["log"] = log
+    return jobs
 
 
 def main() -> None:
@@ -76,6 +121,7 @@ def main() -> None:
             "lab_root": {"type": "path", "required": True},
             "sweep_ids": {"type": "list", "elements": "str", "required": True},
             "job_ids": {"type": "list", "elements": "str", "default": []},
+            "deploy_id": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -90,10 +136,10 @@ def main() -> None:
                 if os.path.isdir(d) and not os.path.exists(os.path.join(d, "cancelled"))
             ]
             live = {
-                j: s
-                for j, s in job_states(p["job_ids"]).items()
-                if s.get("state") in ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING")
+                j: s for j, s in job_states(p["job_ids"]).items() if s.get("state") in LIVE_STATES
             }
+            # A deploy whose jobs have all ended is over, not cancelled: mark nothing.
+            todo = todo if live else []
             changed = bool(todo or live)
             if not module.check_mode:
                 for d in todo:
@@ -103,7 +149,7 @@ def main() -> None:
         module.exit_json(
             changed=changed,
             sweeps={sid: sweep_progress(d) for sid, d in dirs.items()},
-            jobs=job_states(p["job_ids"]),
+            jobs=explain_jobs(job_states(p["job_ids"]), p["lab_root"], p["deploy_id"]),
         )
     except SlurmError as exc:
         module.fail_json(msg=str(exc))

@@ -36,6 +36,12 @@ options:
     type: list
     elements: str
     default: []
+  resources:
+    description: The jobs' C(partition), C(time), C(mem), C(cpus_per_task) and C(gres), checked
+      against the partition's MaxTime and its nodes' memory, CPUs and GRES (C(sinfo)); none
+      when empty.
+    type: dict
+    default: {}
   sbatch:
     description: The sbatch command.
     type: str
@@ -100,6 +106,12 @@ sbatch_test_rc:
     124 when it did not answer, 126/127 when it could not run).
   returned: always
   type: int
+resource_problems:
+  description: One line per value of I(resources) above the partition's limit or what its
+    nodes have, naming the value and the limit; empty when all fit or nothing was asked.
+  returned: always
+  type: list
+  elements: str
 sbatch_test_error:
   description: What C(sbatch --test-only) said when it refused.
   returned: always
@@ -131,6 +143,11 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sweepops_imagedigest import image_digest
 from ansible.module_utils.sweepops_manifest import describe_prefix
+from ansible.module_utils.sweepops_slurm_limits import (
+    SINFO_FORMAT,
+    partition_limits,
+    resource_problems,
+)
 from ansible.module_utils.sweepops_snapshot_store import check_trees, parse_age, probe
 
 
@@ -151,12 +168,23 @@ def slurm_partitions(sinfo: str) -> tuple[int, list[str], str]:
     return rc, [line.strip().rstrip("*") for line in out.splitlines() if line.strip()], err
 
 
+def check_resources(sinfo: str, resources: dict) -> list[str]:
+    """The jobs' resources that the partition or its nodes cannot give (see slurm_limits)."""
+    if not resources:
+        return []
+    rc, out, _err = run([sinfo, "-h", "-o", SINFO_FORMAT])
+    if rc != 0:
+        return []  # sbatch --test-only and the Slurm check say what is wrong
+    return resource_problems(resources, partition_limits(out))
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "lab_root": {"type": "str", "required": True},
             "sinfo": {"type": "str", "default": "sinfo"},
             "sbatch_test": {"type": "list", "elements": "str", "default": []},
+            "resources": {"type": "dict", "default": {}},
             "sbatch": {"type": "str", "default": "sbatch"},
             "env_path": {"type": "str", "default": ""},
             "env_content": {"type": "bool", "default": False},
@@ -173,6 +201,9 @@ def main() -> None:
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
     result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
+    result["resource_problems"] = (
+        check_resources(p["sinfo"], p["resources"]) if result["slurm_rc"] == 0 else []
+    )
     if p["sbatch_test"] and result["slurm_rc"] == 0:
         rc, _, err = run([p["sbatch"], "--test-only", *p["sbatch_test"], "--wrap", "true"])
         result["sbatch_test_rc"] = rc

@@ -1,4 +1,4 @@
-"""The ``sweepops`` command line."""
+"""The ``sweepops`` command line (see DESCRIPTION and EXIT_CODES for what --help shows)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from . import ledger
 from .errors import SweepopsError
 
 #: Modules under sweepops/ that add sub-commands through register(subparsers).
-PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce")
+PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce", "logs")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -68,7 +68,7 @@ def _parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from .experiment_paths import resolve_experiment
     from .ledger import new_deploy_id
-    from .playbook import run_playbook
+    from .playbook import Outcome, run_playbook
 
     extra = _parse_extra_vars(args.extra_vars)
     # An unknown name fails here at once; the file itself is validated once, by the
@@ -76,6 +76,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     resolve_experiment(args.exp, args.root)
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
+    outcome = Outcome()
     rc = run_playbook(
         args.root,
         "deploy.yml",
@@ -84,17 +85,29 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         diff=args.diff,
         limit=args.limit,
         inventory=args.inventory,
+        outcome=outcome,
     )
     if rc != 0:
-        print(
-            f"sweepops: the deploy playbook failed (exit {rc}); see the output above. "
-            f"Run it again with -e deploy_id={deploy_id} to finish this deploy.",
-            file=sys.stderr,
-        )
+        print(deploy_failure(rc, outcome, deploy_id, check=args.check), file=sys.stderr)
         return rc
     if args.wait and not args.check:
         return _wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0
+
+
+def deploy_failure(rc: int, outcome: Any, deploy_id: str, *, check: bool = False) -> str:
+    """What a failed deploy says on stderr: the cause (each failed task's message) and, only
+    when sweeps were created (a retry then finishes them), how to finish the deploy."""
+    lines = [f"sweepops: the deploy failed (exit {rc}):"]
+    lines += [f"  {error}" for error in outcome.errors] or ["  see the output above"]
+    if "sweepops_sweeps" in outcome.ok_actions and not check:
+        lines.append(
+            f"Its sweeps were created: fix the cause, then run it again with "
+            f"-e deploy_id={deploy_id} to finish this deploy (nothing is submitted twice)."
+        )
+    else:
+        lines.append("Nothing was created; fix the cause and deploy again.")
+    return "\n".join(lines)
 
 
 def _deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, Any]:
@@ -160,18 +173,36 @@ def _wait_and_show(
             )
         time.sleep(1.0)
     bar.close()
+    why: list[str] = []
+    answers: dict[str, dict[str, Any]] = {}
     if ledger.submissions(root, deploy_id):
-        _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        why, early, answers = _wait_for_clusters(root, deploy, start, timeout, inventory or [])
+        if early:  # every job of a sweep failed while others still run: stop now
+            print("\n".join(why), file=sys.stderr)
+            return 1
     rows, metric, _ = gather(root, deploy, inventory=inventory)
     print(format_table(rows, metric))
     bad = [r for r in rows if r["state"] not in ("finished", "stopped")]
     if bad:
-        print(
-            f"{len(bad)} run(s) did not finish; their logs: "
-            + ", ".join(str(r["log"]) for r in bad[:3])
-        )
-        return 1
-    return 0
+        print(f"sweepops: {len(bad)} run(s) did not finish:", file=sys.stderr)
+        for r in bad[:5]:
+            print(f"  run {r['run_id']}: {_run_why(r, answers)}", file=sys.stderr)
+        print(f"logs: sweepops logs {deploy['experiment']} RUN_ID", file=sys.stderr)
+    if why:  # e.g. the agents could not start: no run at all
+        print("\n".join(why), file=sys.stderr)
+    return 1 if bad or why else 0
+
+
+def _run_why(row: dict[str, Any], answers: dict[str, dict[str, Any]]) -> str:
+    """One line of why a run did not finish: from its log here, or as its cluster said."""
+    from .failures import read_tail, run_reason
+
+    cluster = row.get("cluster")
+    if cluster in (None, "local"):
+        return run_reason(row, read_tail(str(row.get("log") or "")))
+    sweep = ((answers.get(str(cluster)) or {}).get("sweeps") or {}).get(row["sweep_id"]) or {}
+    said = {r.get("id"): r.get("why") for r in sweep.get("failed_runs") or []}
+    return str(said.get(row["run_id"]) or run_reason(row))
 
 
 def _wait_for_clusters(
@@ -181,10 +212,13 @@ def _wait_for_clusters(
     timeout: float | None,
     inventory: list[str],
     poll: float = 5.0,
-) -> None:
-    """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live."""
+) -> tuple[list[str], bool, dict[str, dict[str, Any]]]:
+    """Poll the clusters (runs by state, squeue/sacct) until none of the jobs is live, or
+    until every job of a sweep has failed while others still run (``early``). Returns the
+    lines saying which sweeps' jobs all failed and why, ``early``, and the last answers."""
     from .progress import Progress
     from .slurm import FINAL_STATES
+    from .status import failed_sweeps
 
     bar = Progress("waiting for the clusters", stream=sys.stdout)
     try:
@@ -207,8 +241,21 @@ def _wait_for_clusters(
                 total=None,
                 message=f"runs done, {failed} failed, {running} running, {live} jobs live",
             )
+            dead = failed_sweeps(deploy, ledger.submissions(root, deploy["deploy_id"]), answers)
+            why = (
+                [
+                    f"sweepops: every job of {', '.join(dead)} failed"
+                    + ("; stopped waiting" if live else ""),
+                    *dead.values(),
+                    f"logs: sweepops logs {deploy['experiment']} JOB_OR_RUN_ID",
+                ]
+                if dead
+                else []
+            )
+            if dead and live:
+                return why, True, answers
             if jobs and live == 0:
-                return
+                return why, False, answers
             if timeout is not None and time.monotonic() - start > timeout:
                 raise SweepopsError(
                     f"gave up waiting after {timeout:.0f}s; the jobs keep running",
@@ -223,18 +270,26 @@ def cmd_results(args: argparse.Namespace) -> int:
     from . import journal
     from .fetch import fetch_warnings, gather
     from .report_cli import report_dir
-    from .results import format_table, write_csv
+    from .results import format_table, metric_note, results_exit_code, write_csv
 
+    if args.csv and args.csv != "-":
+        _check_writable(Path(args.csv))  # before anything is fetched or journalled
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     rows, metric, fetched = gather(
         args.root, deploy, inventory=args.inventory, fetch_remote=not args.no_fetch
     )
     for warning in fetch_warnings(fetched):
         print(f"sweepops: {warning}", file=sys.stderr)
+    note = metric_note(rows, metric)
+    if note:
+        print(f"sweepops: {note}", file=sys.stderr)
     page = report_dir(args.root, deploy) / "index.html"
     journal.record_outcome(args.root, deploy, rows, metric, report=page if page.exists() else None)
     if args.csv:
-        write_csv(rows, args.csv, metric)
+        try:
+            write_csv(rows, args.csv, metric)
+        except OSError as exc:
+            raise SweepopsError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     elif args.json:
         print(json.dumps(rows, indent=1, default=str))
     else:
@@ -243,13 +298,26 @@ def cmd_results(args: argparse.Namespace) -> int:
             f"commit {str(deploy.get('commit'))[:10]})"
         )
         print(format_table(rows, metric))
-    return 0
+    return results_exit_code(rows)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse at once a file that cannot be written (its directory missing or read-only)."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise SweepopsError(
+            f"cannot write {path}: the directory {folder} does not exist",
+            hint=f"create it (mkdir -p {folder}) or give another path",
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SweepopsError(f"cannot write {path}: permission denied", hint="give another path")
 
 
 def _ask_clusters(
     root: Path, deploy: dict[str, Any], action: str, inventory: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Status (or cancel) of a deploy on each cluster it was submitted to."""
+    """Status (or cancel) of a deploy on each cluster it was submitted to. A cluster no
+    inventory knows (the deploy's recorded ones included) answers as failed, saying so."""
     from .playbook import collect
 
     submitted = ledger.submissions(root, deploy["deploy_id"])
@@ -260,111 +328,52 @@ def _ask_clusters(
             "lab_root": info["lab_root"],
             "sweep_ids": [s["id"] for s in deploy["sweeps"]],
             "job_ids": sorted({str(j) for j in (info.get("jobs") or {}).values()}),
+            "deploy_id": deploy["deploy_id"],
         }
         for host, info in submitted.items()
     }
     extravars = {"action": action, "sweepops_targets": targets}
-    return collect(root, "playbooks/cluster.yml", extravars, inventory=inventory)
-
-
-def _job_summary(jobs: dict[str, dict[str, str]]) -> str:
-    counts: dict[str, int] = {}
-    for row in jobs.values():
-        counts[row.get("state", "?")] = counts.get(row.get("state", "?"), 0) + 1
-    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
-
-
-def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> str:
-    left = "?" if c.get("left") is None else c["left"]
-    return (
-        f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
-        f"  running {c.get('running', 0)}  left {left}  {extra}"
-    )
+    inventory = [*inventory, *ledger.inventories_of(root, deploy["deploy_id"])]
+    answers = collect(root, "playbooks/cluster.yml", extravars, inventory=inventory)
+    for host in targets:
+        answers.setdefault(host, {"failed": True, "msg": ledger.unknown_host_message(host)})
+    return answers
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .local import running_agents
-    from .offline_sweep import OfflineSweep, parse_shard, progress_of
-    from .wandb_results import wandb_sweeps
+    from .status import deploy_status, exit_code, format_status
 
     deploys = (
         [_deploy_for(args.root, args.exp, args.deploy)]
         if args.exp
         else [r for r in ledger.records(args.root) if "sweeps" in r][-5:]
     )
-    if not deploys:
+    statuses = [deploy_status(args.root, d, args.inventory, _ask_clusters) for d in deploys]
+    if args.json:
+        print(json.dumps(statuses, indent=1, default=str))
+    elif not deploys:
         print("nothing deployed yet")
-    for deploy in deploys:
-        print(f"{deploy['experiment']}  deploy {deploy['deploy_id']}")
-        # wandb sweeps: the server knows their runs (a handed-off cluster's, once synced)
-        online = {s["id"] for s in wandb_sweeps(deploy)}
-        handoff = deploy.get("handoff") or {}
-        local = [s for s in deploy["sweeps"] if s.get("dir") and s["id"] not in online]
-        if local:
-            print("  local")
-        for entry in local:
-            sweep = OfflineSweep(entry["dir"])
-            flag = "  CANCELLED" if sweep.cancelled else ""
-            agents = f"agents {len(running_agents(sweep))}{flag}"
-            print(_progress_line(entry["name"], entry["id"], sweep.progress(), agents))
-        submitted = ledger.submissions(args.root, deploy["deploy_id"])
-        for host, res in sorted(_ask_clusters(args.root, deploy, "status", args.inventory).items()):
-            print(f"  {host}")
-            if res.get("failed"):
-                print(f"    unreachable or failed: {res.get('msg')}")
-                continue
-            for entry in deploy["sweeps"]:
-                if entry["id"] in online and host not in handoff:
-                    continue
-                states = dict(res["sweeps"].get(entry["id"], {}))
-                flag = "  CANCELLED" if states.pop("cancelled", False) else ""
-                states.pop("missing", None)
-                shard = submitted.get(host, {}).get("shard")
-                counts = progress_of(
-                    entry["meta"]["config"], states, parse_shard(shard) if shard else None
-                )
-                print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
-            print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
-        if online:
-            _print_wandb_status(args.root, deploy, sorted(handoff))
-    return 0
-
-
-#: wandb run states, as the offline engine's (counted the same way).
-_WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
-
-
-def _print_wandb_status(root: Path, deploy: dict[str, Any], handoff: list[str]) -> None:
-    from .offline_sweep import progress_of
-    from .wandb_results import gather_wandb, wandb_sweeps
-
-    rows, answers = gather_wandb(root, deploy)
-    for url, got in answers.items():
-        why = f"  (could not ask: {got.error}; counts from the last answer)" if got.error else ""
-        print(f"  wandb {url}{why}")
-    if handoff:
-        print(f"    runs of {', '.join(handoff)} count once `sweepops sync` uploaded them")
-    for entry in wandb_sweeps(deploy):
-        states: dict[str, int] = {}
-        for row in rows:
-            if row.get("sweep_id") == entry["id"]:
-                state = _WANDB_STATES.get(str(row.get("state")), str(row.get("state")))
-                states[state] = states.get(state, 0) + 1
-        counts = progress_of(entry["meta"]["config"], states)
-        print(_progress_line(entry["name"], entry["id"], counts, entry.get("url", "")))
+    for status in [] if args.json else statuses:
+        print("\n".join(format_status(status)))
+    return exit_code(statuses)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from .local import running_agents
     from .offline_sweep import OfflineSweep
+    from .status import job_summary
 
     deploy = _deploy_for(args.root, args.exp, args.deploy)
     for entry in deploy["sweeps"]:
         if not entry.get("dir"):
             continue
         sweep = OfflineSweep(entry["dir"])
+        agents = running_agents(sweep)
+        if not agents:  # its agents have ended: the sweep is over, not cancelled
+            print(f"{entry['name']} ({entry['id']}): no agent running here; nothing to cancel")
+            continue
         sweep.cancel()
-        for agent in running_agents(sweep):
+        for agent in agents:
             os.kill(int(agent["pid"]), signal.SIGTERM)
         print(f"cancelled {entry['name']} ({entry['id']}) on this machine")
     failed = False
@@ -372,13 +381,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if res.get("failed"):
             failed = True
             print(f"{host}: could not cancel: {res.get('msg')}", file=sys.stderr)
+        elif not res.get("changed"):
+            print(f"{host}: no job of the deploy is live; nothing to cancel")
         else:
-            print(f"cancelled on {host}: jobs {_job_summary(res.get('jobs', {}))}")
+            print(f"cancelled on {host}: jobs {job_summary(res.get('jobs', {}))}")
     return 1 if failed else 0
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from .playbook import run_playbook
+    from .playbook import Outcome, run_playbook
 
     if args.keep is not None and args.keep < 0:
         raise SweepopsError("--keep takes 0 or more")
@@ -388,11 +399,18 @@ def cmd_gc(args: argparse.Namespace) -> int:
     }
     if args.keep is not None:
         extravars["keep"] = args.keep
+    outcome = Outcome()
     rc = run_playbook(
-        args.root, "playbooks/gc.yml", extravars, check=args.check, inventory=args.inventory
+        args.root,
+        "playbooks/gc.yml",
+        extravars,
+        check=args.check,
+        inventory=args.inventory,
+        outcome=outcome,
     )
     if rc != 0:
-        print(f"sweepops: gc failed (exit {rc}); see the output above", file=sys.stderr)
+        causes = "".join(f"\n  {e}" for e in outcome.errors) or " see the output above"
+        print(f"sweepops: gc failed (exit {rc}):{causes}", file=sys.stderr)
     return rc
 
 
@@ -416,8 +434,25 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+DESCRIPTION = "sweepops: run wandb sweeps on this machine or Slurm clusters with one command."
+
+EXIT_CODES = """exit codes:
+  0  done; for status and results: no run or job failed
+  1  a command failed, or (status, results, deploy --wait) some run or job failed
+  2  bad input or a refused check (the message says what to fix)
+  3  status and results: runs or jobs failed and none finished (every run failed)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sweepops", description=__doc__)
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="sweepops",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"sweepops {__version__}")
     p.add_argument(
         "--root", type=Path, default=None, help="the sweepops repository (default: found from cwd)"
     )
@@ -432,19 +467,29 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
 
     sp = add("plan", cmd_plan, "show what an experiment would run")
-    sp.add_argument("exp")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
     sp.add_argument("--json", action="store_true", help="print JSON for scripts")
     sp.add_argument(
         "--agents", type=int, default=2, help="agents per sweep when the file gives none"
     )
 
     sp = add("deploy", cmd_deploy, "create the sweeps and start their agents (runs deploy.yml)")
-    sp.add_argument("exp")
-    sp.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
+    sp.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for this deploy, over the inventory's (repeatable; the value is YAML), "
+        "e.g. -e clusters=atlas -e time=02:00:00 -e allow_dirty=true -e deploy_id=ID",
+    )
     sp.add_argument("--wait", action="store_true", help="wait for the runs, then print the results")
     sp.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     sp.add_argument("--check", action="store_true", help="show what would happen; change nothing")
-    sp.add_argument("--diff", action="store_true")
+    sp.add_argument(
+        "--diff", action="store_true", help="show the changes (with --check: what would change)"
+    )
     sp.add_argument("--limit", default=None, help="Ansible host pattern")
     sp.add_argument(
         "-i",
@@ -455,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
-    sp.add_argument("exp")
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
     sp.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     sp.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV (-: stdout)")
     sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
@@ -465,13 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sp = add("status", cmd_status, "progress of an experiment's sweeps, here and on clusters")
-    sp.add_argument("exp", nargs="?")
-    sp.add_argument("--deploy", default=None)
+    sp.add_argument("exp", nargs="?", help="experiment name or path (default: the last 5 deploys)")
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+    sp.add_argument("--json", action="store_true", help="print the status as JSON for scripts")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("cancel", cmd_cancel, "stop an experiment's sweeps (running runs are requeued)")
-    sp.add_argument("exp")
-    sp.add_argument("--deploy", default=None)
+    sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
 
     sp = add("gc", cmd_gc, "remove old code snapshots no live job needs from clusters")

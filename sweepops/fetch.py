@@ -187,6 +187,7 @@ def fetch(
     for info in want.values():
         Path(info["dest"]).mkdir(parents=True, exist_ok=True)
     results = {host: HostFetch(host) for host in want}
+    seen: set[str] = set()
     bar = progress or Progress("fetch", len(want) * 2)
     bar.update(0, total=len(want) * 2, message=f"from {', '.join(sorted(want))}")
 
@@ -204,6 +205,7 @@ def fetch(
         res = data.get("res", {})
         task = data.get("task_action", "")
         got = results[host]
+        seen.add(host)
         failed = kind in ("runner_on_failed", "runner_on_unreachable")
         if task.endswith("synchronize"):
             if failed:
@@ -227,11 +229,13 @@ def fetch(
         root,
         "playbooks/fetch.yml",
         {"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
-        inventory=inventory,
+        inventory=[*(inventory or []), *ledger.inventories_of(root, deploy["deploy_id"])],
         quiet=True,
         event_handler=on_event,
     )
     for host, got in results.items():
+        if host not in seen and got.error is None:
+            got.error = ledger.unknown_host_message(host)
         if got.error is None and runner.rc not in (0, None) and not got.transferred:
             stats = (runner.stats or {}).get("dark", {}) or (runner.stats or {}).get("failures", {})
             if host in stats:

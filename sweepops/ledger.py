@@ -67,6 +67,25 @@ def submissions(root: Path, deploy_id: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def inventories_of(root: Path, deploy_id: str) -> list[str]:
+    """The inventories the deploy's clusters were found in (recorded with each submission),
+    those that still exist: status, results and cancel find the clusters through them."""
+    out: list[str] = []
+    for info in submissions(root, deploy_id).values():
+        for source in info.get("inventory_sources") or []:
+            if source not in out and Path(source).exists():
+                out.append(source)
+    return out
+
+
+def unknown_host_message(host: str) -> str:
+    """What to say of a cluster host the deploy recorded but no inventory knows now."""
+    return (
+        f"no inventory knows {host} (the deploy's recorded inventories are gone or changed); "
+        "pass the inventory the deploy used with -i FILE or $SWEEPOPS_INVENTORY"
+    )
+
+
 def record_submission(root: Path, deploy_id: str, clusters: dict[str, dict[str, Any]]) -> bool:
     """Append what the deploy submitted on each cluster; False if already recorded as such."""
     known = submissions(root, deploy_id)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,31 @@ def _run(
         )
 
 
+@dataclass
+class Outcome:
+    """What a streamed playbook run did, beyond its output: the failures' messages (one line
+    per host and task, for stderr) and the actions of the tasks that succeeded."""
+
+    errors: list[str] = field(default_factory=list)
+    ok_actions: set[str] = field(default_factory=set)
+
+    def on_event(self, event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        kind = event.get("event")
+        if kind == "runner_on_ok":
+            self.ok_actions.add(str(data.get("task_action", "")).rsplit(".", 1)[-1])
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+            "ignore_errors"
+        ):
+            res = data.get("res") or {}
+            msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+            items = [r.get("msg") for r in res.get("results") or [] if r.get("failed")]
+            text = " ".join(" ".join(str(m) for m in [msg, *items] if m).split())
+            where = data.get("host") or "?"
+            self.errors.append(f"{where}: {text or data.get('task', 'a task failed')}")
+        return True
+
+
 def run_playbook(
     root: Path,
     playbook: str,
@@ -95,8 +121,10 @@ def run_playbook(
     limit: str | None = None,
     inventory: list[str] | None = None,
     verbosity: int = 0,
+    outcome: Outcome | None = None,
 ) -> int:
-    """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc."""
+    """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc;
+    ``outcome`` (if given) collects the failures' messages and the tasks that succeeded."""
     cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
     result = _run(
         root,
@@ -107,6 +135,7 @@ def run_playbook(
         cmdline=" ".join(cmdline) or None,
         limit=limit,
         verbosity=verbosity,
+        **({"event_handler": outcome.on_event} if outcome is not None else {}),
     )
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import best_rows, lookup, table_cells, varied_params, write_csv
+from .results import best_rows, lookup, metric_note, table_cells, varied_params, write_csv
 
 #: Colours of the subtests, in order (matplotlib's tab10, colour-blind friendlier first).
 PALETTE = (
@@ -225,7 +225,8 @@ def plot_metric_vs_param(
     with mpl.rc_context({"font.size": style.font_size}):
         fig = _new_figure(style.width_px, style.height_px, style)
         ax = fig.add_subplot()
-        overall = with_value[0]  # rows are sorted best first
+        # rows are sorted best first; only a finished run is marked best (results.rankable)
+        overall = next((r for r in with_value if r.get("best")), with_value[0])
         annotate_at: tuple[float, float] | None = None
         for i, sub in enumerate(subs):
             color, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
@@ -507,6 +508,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
+.table-box { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.85em; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 8px; text-align: left; }
 th { background: #f4f4f4; position: sticky; top: 0; }
@@ -519,13 +521,13 @@ def _html_table(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> st
     if not rows:
         return "<p>no runs yet</p>"
     header, body = table_cells(rows[:MAX_HTML_ROWS], metric)
-    out = ['<table class="results">', "<thead><tr>"]
+    out = ['<div class="table-box"><table class="results">', "<thead><tr>"]
     out += [f"<th>{html.escape(h)}</th>" for h in header]
     out.append("</tr></thead><tbody>")
     for row, cells in zip(rows, body, strict=False):
         cls = ' class="best"' if row.get("best") else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     if len(rows) > MAX_HTML_ROWS:
         out.append(
             f"<p>the first {MAX_HTML_ROWS} of {len(rows)} runs; all of them are in "
@@ -571,6 +573,7 @@ def render_html(
             f"{html.escape(png.name)}</a>)</figcaption></figure>"
         )
     meta = "<br>".join(html.escape(line) for line in meta_lines)
+    no_plots = metric_note(rows, metric) or "no run has a metric value yet"
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -580,7 +583,7 @@ def render_html(
             f'<p class="meta">{meta}<br>{len(rows)} runs: {html.escape(counts)}. '
             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %z')}.</p>",
             _best_list(rows, metric),
-            "<h2>Plots</h2>" if figures else "<p>no plots: no run has a metric value yet</p>",
+            "<h2>Plots</h2>" if figures else f"<p>no plots: {html.escape(no_plots)}</p>",
             *figures,
             "<h2>All runs</h2><p>best first; the best run of each subtest highlighted "
             '(<a href="results.csv">results.csv</a>)</p>',

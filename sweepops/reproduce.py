@@ -367,13 +367,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             + ", tree hash checked, synced again",
             file=sys.stderr,
         )
+    # With --json, stdout carries the JSON alone: what is said on the way goes to stderr.
+    say = sys.stderr if args.json else sys.stdout
     print(
         f"reproducing run {args.run_id} (sweep {found.sweep['name']}, deploy "
         f"{found.deploy['deploy_id']}) on {host}: snapshot {info['snapshot_dir']}, "
-        f"job {next(iter(info['jobs'].values()), '-')}, deploy {deploy['deploy_id']}"
+        f"job {next(iter(info['jobs'].values()), '-')}, deploy {deploy['deploy_id']}",
+        file=say,
     )
     if not args.wait:
-        print(f"results: sweepops results {deploy['experiment']} --deploy {deploy['deploy_id']}")
+        print(
+            f"results: sweepops results {deploy['experiment']} --deploy {deploy['deploy_id']}",
+            file=say,
+        )
+        if args.json:
+            submitted = {
+                "run_id": args.run_id,
+                "deploy_id": deploy["deploy_id"],
+                "host": host,
+                "job": next(iter(info["jobs"].values()), None),
+                "snapshot_dir": info["snapshot_dir"],
+            }
+            print(json.dumps(submitted))
         return 0
     from .progress import Progress
 
@@ -416,11 +431,15 @@ def register(sub: Any) -> None:
     help_ = "re-run one finished run exactly (same code snapshot, parameters, env) on a cluster"
     sp = sub.add_parser("reproduce", help=help_, description=help_)
     sp.set_defaults(func=cmd_reproduce)
-    sp.add_argument("run_id")
+    sp.add_argument("run_id", help="the run to re-run (as `sweepops results` shows it)")
     sp.add_argument(
         "--cluster", default=None, help="inventory host to run on (default: where it ran)"
     )
     sp.add_argument("--wait", action="store_true", help="wait and compare the metric")
     sp.add_argument("--timeout", type=float, default=600.0, help="seconds to --wait at most")
-    sp.add_argument("--json", action="store_true", help="with --wait: print the comparison as JSON")
+    sp.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON only on stdout: the submission, or with --wait the comparison",
+    )
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")

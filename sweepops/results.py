@@ -154,17 +154,29 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+#: The only run state that can be best: an interrupted (preempted, failed, stopped) run's
+#: metric is that of an unfinished run.
+RANKED_STATE = "finished"
+
+
+def rankable(row: dict[str, Any]) -> bool:
+    """Whether a run can be best: it finished, with a finite metric value."""
+    return row.get("state") == RANKED_STATE and _is_number(row.get("metric"))
+
+
 def sort_rows(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None:
-    """Best first by the metric's goal; runs without a metric value last."""
+    """Best first by the metric's goal: finished runs first, then the other runs with a
+    metric value (interrupted, failed), then runs without one. The one ranking of results,
+    report and journal."""
     if not metric:
         rows.sort(key=lambda r: (r["sweep"], r["run_id"]))
         return
     sign = -1.0 if metric.get("goal", "minimize") == "maximize" else 1.0
     rows.sort(
         key=lambda r: (
-            (0, sign * r["metric"], r["run_id"])
+            (0 if rankable(r) else 1, sign * r["metric"], r["run_id"])
             if _is_number(r.get("metric"))
-            else (1, 0.0, r["run_id"])
+            else (2, 0.0, r["run_id"])
         )
     )
 
@@ -172,16 +184,46 @@ def sort_rows(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None
 def mark_best(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> None:
     """Set ``best`` on the best run of each subtest (rows must be sorted best first).
 
-    Only runs with a finite metric value can be best; without a metric nothing is."""
+    Only finished runs with a finite metric value can be best; without a metric nothing is."""
     seen: set[str] = set()
     for row in rows:
         sub = row.get("subtest")
         if sub is None:
             sub = row["subtest"] = subtest_of(row.get("tags", []))
-        best = bool(metric) and _is_number(row.get("metric")) and sub not in seen
+        best = bool(metric) and rankable(row) and sub not in seen
         row["best"] = best
         if best:
             seen.add(sub)
+
+
+def metric_note(rows: list[dict[str, Any]], metric: dict[str, Any] | None) -> str | None:
+    """When finished runs exist but none logged the metric (a misspelt ``metric.name``), a
+    line naming the summary keys the finished runs did log; else None."""
+    if not metric or any(_is_number(r.get("metric")) for r in rows):
+        return None
+    finished = [r for r in rows if r.get("state") == RANKED_STATE]
+    if not finished:
+        return None
+    keys: dict[str, None] = {}
+    for row in finished:
+        keys.update(dict.fromkeys(k for k in row.get("summary") or {} if not k.startswith("_")))
+    logged = ", ".join(sorted(keys)[:20]) or "no summary value at all"
+    return (
+        f"no finished run logged the metric {metric['name']!r} ({len(finished)} finished); "
+        f"they logged: {logged}. Fix metric.name in the experiment file (or what the program "
+        "logs)"
+    )
+
+
+def results_exit_code(rows: list[dict[str, Any]]) -> int:
+    """What ``results`` exits with, for scripts (as ``status``): 0 when no run failed, 1 when
+    some did, 3 when runs failed and none finished or is still running (every run failed)."""
+    states = [str(r.get("state")) for r in rows]
+    failed = sum(s in ("failed", "crashed", "killed") for s in states)
+    if not failed:
+        return 0
+    going = sum(s in ("finished", "stopped", "running", "pending", "preempted") for s in states)
+    return 3 if not going else 1
 
 
 def best_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,6 +247,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _fmt_hours(value: Any) -> str:
+    """GPU-hours to 0.001 h (3.6 s): more digits would be noise, not precision."""
+    return f"{value:.3f}" if _is_number(value) else "-"
 
 
 def table_cells(
@@ -240,7 +287,7 @@ def table_cells(
                 _fmt(row.get("job")),
                 f"{elapsed}s" if elapsed is not None else "-",
                 format_bytes(row.get("job_max_rss")),
-                _fmt(row.get("gpu_hours")),
+                _fmt_hours(row.get("gpu_hours")),
                 _fmt(row.get("requeues")),
             ]
         line.append("*" if row.get("best") else "")

@@ -89,5 +89,9 @@ def test_table_shows_max_rss_of_the_job_task():
     finish_rows(rows, {"name": "loss", "goal": "minimize"})
     header, line = format_table(rows, {"name": "loss"}).splitlines()[0::2]
     assert "max RSS" in header and "2.0M" in line, (header, line)
+    # GPU-hours to 0.001 h: 2 GPUs x 36 s = 0.02 h, not 0.02000000 or 7 digits
+    assert row["gpu_hours"] == 0.02 and " 0.020 " in line, line
+    row["gpu_hours"] = 2 * 100 / 3600
+    assert " 0.056 " in format_table(rows, {"name": "loss"}).splitlines()[2]
     assert format_bytes(None) == "-" and format_bytes(512) == "512B"
     assert format_bytes(214460 * 1024) == "209M" and format_bytes(int(1.5 * 1024**3)) == "1.5G"

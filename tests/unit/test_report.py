@@ -137,6 +137,9 @@ def test_html_report_embeds_plots_and_the_table(sweeps, tmp_path):
     pngs = sorted(p.name for p in page.parent.glob("*.png"))
     assert pngs == ["curves.png", "metric_vs_lr.png", "metric_vs_opt.png"]
     assert '<table class="results">' in text and text.count('<tr class="best">') == 2
+    # a wide table scrolls in its own box instead of widening the page
+    assert '<div class="table-box"><table class="results">' in text
+    assert ".table-box { overflow-x: auto;" in text
     assert all(r["run_id"] in text for r in rows)
     assert "commit abc" in text and "results.csv" in text
     assert (page.parent / "results.csv").read_text().startswith("sweep,")

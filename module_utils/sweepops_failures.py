@@ -1,0 +1,1 @@
+../sweepops/failures.py

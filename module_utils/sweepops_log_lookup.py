@@ -1,0 +1,1 @@
+../sweepops/log_lookup.py

@@ -1,0 +1,1 @@
+../sweepops/slurm_limits.py

@@ -1,0 +1,132 @@
+"""Why a job or run failed, in one line: Slurm's state and the last error line of its log.
+
+Standard library only: the same file ships to the login node as the Ansible module_utils
+``sweepops_failures`` (``module_utils/sweepops_failures.py`` is a symlink to it), where
+``sweepops_cluster`` and ``sweepops_log`` read the logs on the shared disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+#: Slurm states in which a job (or array task) ended without doing its work.
+FAILED_JOB_STATES = frozenset(
+    {
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "PREEMPTED",
+        "REVOKED",
+    }
+)
+
+#: What each failed state means, for the reason line.
+STATE_WORDS = {
+    "OUT_OF_MEMORY": "killed for using more memory than `mem`",
+    "TIMEOUT": "killed at its time limit (`time`)",
+    "NODE_FAIL": "its node failed",
+    "PREEMPTED": "preempted",
+    "CANCELLED": "cancelled",
+    "BOOT_FAIL": "its node did not boot",
+    "DEADLINE": "past its deadline",
+}
+
+#: Run states that count as failed (the offline engine's and wandb's).
+FAILED_RUN_STATES = frozenset({"failed", "crashed", "killed"})
+
+#: At most this many bytes are read from the end of a log to find its error line.
+TAIL_BYTES = 64 * 1024
+
+_ERROR_LINE = re.compile(
+    r"(^\w*(Error|Exception|Interrupt|Exit)\b.*:|^\w+(Error|Exception)$"
+    r"|error:|fatal:|killed|oom|out of memory|time limit|memory limit|no such file"
+    r"|not found|permission denied|cannot |could not |segmentation fault|core dumped)",
+    re.IGNORECASE,
+)
+#: slurmstepd's words when it kills a step for memory (OverMemoryKill, cgroup OOM).
+_MEMORY_KILL = re.compile(r"exceeded (job )?memory limit|oom[-_ ]kill", re.IGNORECASE)
+
+#: Lines that look like errors but only say that one happened elsewhere.
+_NOISE = re.compile(r"^\s*(\[sweepops\] .*agent exited|#|wandb: )", re.IGNORECASE)
+
+
+def read_tail(path: str, max_bytes: int = TAIL_BYTES) -> str:
+    """The last ``max_bytes`` of a file as text ('' when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def last_error_line(text: str) -> str | None:
+    """The last line of a log that says what went wrong (a Python exception's final line,
+    slurmstepd's "CANCELLED ... DUE TO TIME LIMIT", "exceeded memory limit", ...), shortened
+    to 300 characters; None when no line looks like an error."""
+    for line in reversed(text.splitlines()):
+        line = line.strip().lstrip("|").strip()  # the agent quotes a run's log as "  | ..."
+        if not line or _NOISE.search(line):
+            continue
+        if _ERROR_LINE.search(line):
+            return line if len(line) <= 300 else line[:297] + "..."
+    return None
+
+
+def job_reason(row: dict[str, Any], log_text: str = "") -> str | None:
+    """One line saying why a job (or array task) is not running its runs, or None if it is
+    fine: a failed state with its meaning, exit code and the log's last error line; a pending
+    job with Slurm's pending reason."""
+    state = str(row.get("state") or "")
+    if state == "PENDING":
+        reason = str(row.get("reason") or "")
+        return f"PENDING ({reason})" if reason and reason != "None" else None
+    failed = state in FAILED_JOB_STATES or (
+        state == "COMPLETED" and str(row.get("exit_code") or "0:0").split(":")[0] not in ("0", "")
+    )
+    if not failed:
+        return None
+    words = STATE_WORDS.get(state)
+    if state in ("FAILED", "CANCELLED") and _MEMORY_KILL.search(log_text):
+        # JobAcctGatherParams=OverMemoryKill ends such a job FAILED, not OUT_OF_MEMORY
+        words = STATE_WORDS["OUT_OF_MEMORY"]
+    out = state + (f": {words}" if words else "")
+    exit_code = str(row.get("exit_code") or "")
+    if exit_code and exit_code != "0:0":
+        out += f" (exit {exit_code})"
+    error = last_error_line(log_text)
+    return f"{out}; {error}" if error else out
+
+
+def run_reason(record: dict[str, Any], log_text: str = "") -> str:
+    """One line saying why a run failed: its state, exit code and the last error line of its
+    log (or the error the agent recorded)."""
+    out = str(record.get("state"))
+    if record.get("exit_code") is not None:
+        out += f" (exit {record['exit_code']})"
+    error = last_error_line(log_text) or record.get("error")
+    return f"{out}; {error}" if error else out
+
+
+def job_log_path(lab_root: str, deploy_id: str, job: str) -> str | None:
+    """The log of a job or array task (``123_4``) of a deploy: the sbatch template writes
+    ``LAB/deploys/DEPLOY/logs/NAME-ARRAY_TASK.out``. None when there is none."""
+    logs = os.path.join(lab_root, "deploys", deploy_id, "logs")
+    suffix = f"-{job}.out" if "_" in job else f"-{job}_"
+    try:
+        names = sorted(os.listdir(logs))
+    except OSError:
+        return None
+    for name in names:
+        if name.endswith(suffix) or (suffix.endswith("_") and suffix in name):
+            return os.path.join(logs, name)
+    return None
