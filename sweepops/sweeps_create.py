@@ -125,6 +125,7 @@ def create_sweeps(
         env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
         remote = created[i]
         extra: dict[str, Any] = {"experiment": exp.name, "deploy_id": deploy_id}
+        extra.update(exp.program.meta())  # where runs start: agents, job script, reproduce
         if chosen == "wandb":
             env.update(WANDB_PROJECT=str(record["project"]))
             if record["entity"]:

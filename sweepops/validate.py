@@ -197,15 +197,15 @@ def validate_experiment(
     doc: YamlDoc, sweeps: Sequence[SweepSource], code_root: Path | None = None
 ) -> list[str]:
     """All problems of an experiment: the raw document, every expanded sweep, and the
-    program (which must exist under ``code_root`` unless ``command`` does not use
-    ``${program}``; skipped when ``code_root`` is None). Returns [] when valid."""
+    program (found from the experiment's folder or ``code_root`` as the command runs it;
+    skipped when ``code_root`` is None). Returns [] when valid."""
     problems = ProblemList(doc)
     if not isinstance(doc.data, dict):
         _check_top_level(doc.data, problems)
         return problems.items
     check_raw(doc.data, problems)
     if code_root is not None:
-        check_program(doc.data, code_root, problems)
+        check_program(doc.data, code_root, problems, Path(doc.file))
     _check_unique_names(sweeps, problems)
     for sweep in sweeps:
         check_sweep(sweep, problems)
@@ -333,22 +333,16 @@ def _check_parameter_block(
             _check_parameter_block(nested, param_path + ("parameters",), problems, top=False)
 
 
-def check_program(data: dict[Any, Any], code_root: Path, problems: ProblemList) -> None:
-    """``program`` must exist under ``code_root`` when the command runs it."""
-    command = data.get("command")
-    uses_program = not isinstance(command, list) or any(
-        "${program}" in str(part) for part in command
-    )
-    if not uses_program:
-        return
-    program = data.get("program")
-    allowed = f"a file path relative to the code root {code_root}"
-    if program is None:
-        problems.add(
-            ("program",), "missing, and `command` (default or given) runs ${program}", allowed
-        )
-    elif isinstance(program, str) and not (code_root / program).is_file():
-        problems.add(("program",), f"file {program!r} not found under {code_root}", allowed)
+def check_program(
+    data: dict[Any, Any], code_root: Path, problems: ProblemList, experiment_path: Path
+) -> None:
+    """The program the command runs must be found (see :mod:`sweepops.program`)."""
+    from sweepops.program import ProgramProblem, resolve_program
+
+    try:
+        resolve_program(data, experiment_path, code_root)
+    except ProgramProblem as exc:
+        problems.add(("program",), exc.what, exc.allowed)
 
 
 # --------------------------------------------------------------------------- sweep checks

@@ -50,7 +50,13 @@ def snapshot(p: Params, check_mode: bool) -> Result:
     code_dir = Path(p["code_dir"])
     state_dir = Path(p["state_dir"]) if p["state_dir"] else code_dir / ".sweepops"
     try:
-        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"])
+        required: list[str] = []
+        if p["exp"]:
+            from .program import program_of_experiment
+
+            run = program_of_experiment(p["exp"], code_dir)
+            required = [run.program_file] if run and run.program_file else []
+        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"], required=required)
         files_from = state_dir / "snapshots" / f"{snap.key}.files"
         write_manifest(snap, files_from)
         agent_dir, agent_hash = agent_package()
@@ -257,6 +263,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "allow_dirty": {"type": "bool", "default": False},
         "deploy_id": {"type": "str"},
         "state_dir": {"type": "path"},
+        "exp": {"type": "str"},
     },
     "sweepops_sweeps": {
         "exp": {"type": "str", "required": True},
