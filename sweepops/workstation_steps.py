@@ -96,15 +96,24 @@ def snapshot(p: Params, check_mode: bool) -> Result:
 
 
 def sweeps(p: Params, check_mode: bool) -> Result:
+    from .settings import parse_deploy_var
     from .sweeps_create import create_sweeps
 
     try:
+        # -e values reach here as given: a bad one is named as the user wrote it
+        agents = parse_deploy_var("agents_per_sweep", p["default_agents"])
+        confirm = p["confirm_runs"]
+        above = p["confirm_runs_above"]
         deploy, changed = create_sweeps(
             p["exp"],
             root=Path(p["root"]),
             lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
             deploy_id=p["deploy_id"],
-            default_agents=p["default_agents"],
+            default_agents=agents,
+            confirm_runs=None if confirm in (None, "") else parse_deploy_var("confirm_runs", confirm),
+            confirm_runs_above=None
+            if above in (None, "")
+            else parse_deploy_var("confirm_runs_above", above),
             clusters=tuple(p["clusters"]),
             dry_run=check_mode,
             backend=p["backend"],
@@ -270,7 +279,9 @@ SPECS: dict[str, dict[str, Any]] = {
         "root": {"type": "path", "required": True},
         "deploy_id": {"type": "str"},
         "lab_root": {"type": "path"},
-        "default_agents": {"type": "int", "default": 2},
+        "default_agents": {"type": "raw", "default": 2},
+        "confirm_runs": {"type": "raw"},
+        "confirm_runs_above": {"type": "raw"},
         "clusters": {"type": "list", "elements": "str", "default": ["local"]},
         "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
         "entity": {"type": "str"},
