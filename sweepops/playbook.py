@@ -149,7 +149,20 @@ def run_playbook(
     verbosity: int = 0,
 ) -> int:
     """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc."""
+    from .ssh_hints import hint_for
+
     cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
+    refused: dict[str, tuple[str, bool]] = {}  # host -> (ssh's text, unreachable)
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        kind = event.get("event")
+        if kind in ("runner_on_unreachable", "runner_on_failed") and data.get("host"):
+            res = data.get("res", {})
+            text = str(res.get("msg") or "") + "\n" + str(res.get("stderr") or "")
+            refused.setdefault(str(data["host"]), (text, kind == "runner_on_unreachable"))
+        return True
+
     result = _run(
         root,
         playbook,
@@ -159,7 +172,13 @@ def run_playbook(
         cmdline=" ".join(cmdline) or None,
         limit=limit,
         verbosity=verbosity,
+        event_handler=on_event,
     )
+    # ssh's raw text is above; one line per host says what it means and what to do
+    for host, (message, unreachable) in refused.items():
+        hint = hint_for(host, message, unreachable=unreachable)
+        if hint:
+            print(f"sweepops: {hint}", file=sys.stderr)
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
     return int(result.rc)
