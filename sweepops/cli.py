@@ -71,7 +71,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from .experiment_paths import resolve_experiment
     from .ledger import new_deploy_id
     from .playbook import run_playbook
-
     from .settings import check_deploy_vars
 
     extra = _parse_extra_vars(args.extra_vars)

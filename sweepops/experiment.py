@@ -77,8 +77,9 @@ def load_experiment(path: Path, code_root: Path) -> Experiment:
     """Parse, expand and validate an experiment file.
 
     ``code_root`` is the repository; the program the command runs must be found from the
-    experiment's folder or from ``code_root`` (:mod:`sweepops.program`). Raises :class:`ExperimentError` listing
-    every problem found (each ``FILE:LINE: key 'KEY': ...; allowed: ...``).
+    experiment's folder or from ``code_root`` (:mod:`sweepops.program`). Raises
+    :class:`ExperimentError` listing every problem found (each
+    ``FILE:LINE: key 'KEY': ...; allowed: ...``).
     """
     try:
         content = path.read_bytes()

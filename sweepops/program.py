@@ -108,7 +108,9 @@ def resolve_program(data: Mapping[Any, Any], experiment_path: Path, root: Path) 
     folder = experiment_folder(experiment_path, root)
     bases = [b for b in dict.fromkeys([folder, ""]) if b is not None]
     if kind == NONE:
-        return ProgramRun(NONE, _str_or_none(program), _workdir_for_words(command, bases, root), None)
+        return ProgramRun(
+            NONE, _str_or_none(program), _workdir_for_words(command, bases, root), None
+        )
     if program is None or (isinstance(program, str) and not program.strip()):
         what = "a module" if kind == MODULE else "a file"
         raise ProgramProblem(
@@ -116,7 +118,9 @@ def resolve_program(data: Mapping[Any, Any], experiment_path: Path, root: Path) 
             _allowed(kind, bases, root),
         )
     if not isinstance(program, str):
-        raise ProgramProblem(f"got {type(program).__name__} {program!r}", _allowed(kind, bases, root))
+        raise ProgramProblem(
+            f"got {type(program).__name__} {program!r}", _allowed(kind, bases, root)
+        )
     if kind == MODULE:
         return _resolve_module(program, bases, root)
     return _resolve_file(program, bases, root)
@@ -193,8 +197,7 @@ def _inside(path: Path, root: Path) -> str | None:
 
 def _places(bases: Sequence[str], root: Path) -> str:
     named = [
-        f"the experiment's folder {root / b}" if b else f"the repository root {root}"
-        for b in bases
+        f"the experiment's folder {root / b}" if b else f"the repository root {root}" for b in bases
     ]
     return f"in neither {named[0]} nor {named[1]}" if len(named) > 1 else f"in {named[0]}"
 

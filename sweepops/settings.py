@@ -95,7 +95,11 @@ def inventory_files(sources: Iterable[str | Path]) -> Iterator[tuple[Path, str]]
             if not folder.is_dir():
                 continue
             for entry in sorted(folder.rglob("*")):
-                if entry.is_file() and entry.suffix in _YAML_SUFFIXES and not entry.name.startswith("."):
+                if (
+                    entry.is_file()
+                    and entry.suffix in _YAML_SUFFIXES
+                    and not entry.name.startswith(".")
+                ):
                     yield entry, "vars"
 
 
@@ -115,7 +119,9 @@ def check_inventory(sources: Sequence[str | Path], root: Path) -> list[str]:
         if not isinstance(doc.data, dict):
             if doc.data is not None:
                 problems.append(
-                    doc.problem((), f"must be a mapping, got {type(doc.data).__name__}", "a mapping")
+                    doc.problem(
+                        (), f"must be a mapping, got {type(doc.data).__name__}", "a mapping"
+                    )
                 )
             continue
         blocks = [((), doc.data)] if kind == "vars" else list(_var_blocks(doc.data, ()))
@@ -150,7 +156,9 @@ def _unknown_keys(
         if name in known or is_free_name(name):
             continue
         close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.75)
-        what = "unknown setting" + (f"; did you mean {' or '.join(map(repr, close))}?" if close else "")
+        what = "unknown setting" + (
+            f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        )
         out.append(
             doc.problem(
                 path + (key,),
@@ -194,7 +202,9 @@ def _bool(name: str, value: Any) -> bool:
         return True
     if text in ("false", "no", "off", "0"):
         return False
-    raise SweepopsError(f"-e {name}={_shown(value)}: expected true or false", hint=f"-e {name}=true")
+    raise SweepopsError(
+        f"-e {name}={_shown(value)}: expected true or false", hint=f"-e {name}=true"
+    )
 
 
 def _clusters(name: str, value: Any) -> list[str]:

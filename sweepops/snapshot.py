@@ -279,7 +279,9 @@ def _require(
                 rule = _out(_git(code_dir, "check-ignore", "-v", "--", path, check=False))
                 source = rule.split("\t", 1)[0] if rule else ""
                 why = f"git ignores it ({source})" if source else "git does not list it"
-                hint = f"track it (`git add -f {path}` and commit) or move it out of the ignored path"
+                hint = (
+                    f"track it (`git add -f {path}` and commit) or move it out of the ignored path"
+                )
             raise SweepopsError(
                 f"{code_dir}: the program {path} would not be in the code snapshot: {why}; "
                 "nothing was created",

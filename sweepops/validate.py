@@ -485,7 +485,9 @@ def _bad_key(spec: Mapping[Any, Any]) -> tuple[str, str, str] | None:
     variants = [
         (names, props)
         for names, props, required in _variants()
-        if (dist in names if dist is not None else required - {"distribution"} <= keys <= set(props))
+        if (
+            dist in names if dist is not None else required - {"distribution"} <= keys <= set(props)
+        )
     ]
     for key, value in spec.items():
         schemas = [props[key] for _, props in variants if key in props]

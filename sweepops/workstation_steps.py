@@ -110,7 +110,9 @@ def sweeps(p: Params, check_mode: bool) -> Result:
             lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
             deploy_id=p["deploy_id"],
             default_agents=agents,
-            confirm_runs=None if confirm in (None, "") else parse_deploy_var("confirm_runs", confirm),
+            confirm_runs=None
+            if confirm in (None, "")
+            else parse_deploy_var("confirm_runs", confirm),
             confirm_runs_above=None
             if above in (None, "")
             else parse_deploy_var("confirm_runs_above", above),

@@ -49,8 +49,11 @@ def test_a_typo_in_the_cluster_settings_is_refused_with_did_you_mean(repo: Path)
     proc = run_sweepops(repo, "deploy", "base")
     assert proc.returncode == 2
     line = next(x for x in proc.stderr.splitlines() if "partiton" in x)
-    assert re.search(rf"{re.escape(str(gv))}:\d+: key 'partiton': unknown setting; did you mean "
-                     r"'partition'\?", line), proc.stderr
+    assert re.search(
+        rf"{re.escape(str(gv))}:\d+: key 'partiton': unknown setting; did you mean "
+        r"'partition'\?",
+        line,
+    ), proc.stderr
     assert nothing_made(repo)
 
 
@@ -169,19 +172,29 @@ def cluster_inventory(cluster: Cluster, tmp_path: Path, **replace: str) -> Path:
 
 def deploy_with(repo: Path, cluster: Cluster, inventory: Path) -> subprocess.CompletedProcess[str]:
     return run_sweepops(
-        repo, "deploy", "base", "-e", f"clusters={cluster.name}", env={"SWEEPOPS_INVENTORY": str(inventory)}
+        repo,
+        "deploy",
+        "base",
+        "-e",
+        f"clusters={cluster.name}",
+        env={"SWEEPOPS_INVENTORY": str(inventory)},
     )
 
 
 @pytest.mark.cluster
-def test_a_key_the_cluster_refuses_says_provision(repo: Path, cluster: Cluster, short_tmp: Path) -> None:
+def test_a_key_the_cluster_refuses_says_provision(
+    repo: Path, cluster: Cluster, short_tmp: Path
+) -> None:
     tmp_path = short_tmp
     key = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     inv = cluster_inventory(
         cluster,
         tmp_path,
-        **{str(cluster.key): str(key), "ControlPersist=5s": f"ControlPersist=5s -o ControlPath={tmp_path}/cp-%C"},
+        **{
+            str(cluster.key): str(key),
+            "ControlPersist=5s": f"ControlPersist=5s -o ControlPath={tmp_path}/cp-%C",
+        },
     )
     proc = deploy_with(repo, cluster, inv)
     assert proc.returncode != 0
@@ -192,14 +205,18 @@ def test_a_key_the_cluster_refuses_says_provision(repo: Path, cluster: Cluster, 
 
 
 @pytest.mark.cluster
-def test_a_changed_host_key_says_ssh_keygen_r(repo: Path, cluster: Cluster, short_tmp: Path) -> None:
+def test_a_changed_host_key_says_ssh_keygen_r(
+    repo: Path, cluster: Cluster, short_tmp: Path
+) -> None:
     tmp_path = short_tmp
     fake = tmp_path / "hostkey"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)], check=True)
     known = tmp_path / "known_hosts"
     addr = cluster.host if cluster.port == 22 else f"[{cluster.host}]:{cluster.port}"
-    known.write_text(f"{addr} {fake.with_suffix('.pub').read_text().split()[0]} "
-                     f"{fake.with_suffix('.pub').read_text().split()[1]}\n")
+    known.write_text(
+        f"{addr} {fake.with_suffix('.pub').read_text().split()[0]} "
+        f"{fake.with_suffix('.pub').read_text().split()[1]}\n"
+    )
     original = re.search(r"UserKnownHostsFile=(\S+)", cluster.inventory.read_text())
     assert original
     inv = cluster_inventory(

@@ -48,9 +48,9 @@ def test_wandb_examples_layout_deploys_locally_and_every_point_finishes(repo: Pa
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     runs = local_runs(repo)
     assert len(runs) == 4 and {r["state"] for r in runs} == {"finished"}, runs
-    assert {(r["params"]["learning_rate"]["value"], r["params"]["optimizer"]["value"]) for r in runs} == {
-        (lr, opt) for lr in (0.1, 0.01) for opt in ("adam", "sgd")
-    }
+    assert {
+        (r["params"]["learning_rate"]["value"], r["params"]["optimizer"]["value"]) for r in runs
+    } == {(lr, opt) for lr in (0.1, 0.01) for opt in ("adam", "sgd")}
     for run in runs:
         # the run started in the experiment's folder, as `wandb agent` there would, so
         # wandb.init() found config-defaults.yaml (epochs: 4)
@@ -154,7 +154,11 @@ def test_an_ignored_program_is_refused_before_anything_is_made(
     )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "an experiment whose program git ignores")
-    before = set((cluster.cluster_lab / "code").glob("*")) if (cluster.cluster_lab / "code").exists() else set()
+    before = (
+        set((cluster.cluster_lab / "code").glob("*"))
+        if (cluster.cluster_lab / "code").exists()
+        else set()
+    )
     proc = run_sweepops(
         repo, "deploy", "scratch", "-e", f"clusters={cluster.name}", clusters=[cluster]
     )
@@ -163,5 +167,9 @@ def test_an_ignored_program_is_refused_before_anything_is_made(
     assert "the program scratch/train.py would not be in the code snapshot" in out, out[-3000:]
     assert "git ignores it (.gitignore:" in out
     assert deploys(repo) == []
-    after = set((cluster.cluster_lab / "code").glob("*")) if (cluster.cluster_lab / "code").exists() else set()
+    after = (
+        set((cluster.cluster_lab / "code").glob("*"))
+        if (cluster.cluster_lab / "code").exists()
+        else set()
+    )
     assert after == before

@@ -29,7 +29,9 @@ def inventory(tmp_path: Path, hosts: str, group_vars: dict[str, str] | None = No
     return inv
 
 
-HOSTS = "all:\n  children:\n    atlas:\n      hosts:\n        atlas-login: {ansible_host: 10.0.0.1}\n"
+HOSTS = (
+    "all:\n  children:\n    atlas:\n      hosts:\n        atlas-login: {ansible_host: 10.0.0.1}\n"
+)
 
 
 def test_the_repository_inventory_and_its_settings_are_known() -> None:
@@ -50,7 +52,9 @@ def test_a_typo_in_group_vars_is_refused_with_did_you_mean(tmp_path: Path) -> No
 
 
 def test_typos_in_the_hosts_file_vars_are_found_too(tmp_path: Path) -> None:
-    hosts = HOSTS + "      vars:\n        cpus_per_tsk: 4\n        _mine: 1\n        ansible_user: a\n"
+    hosts = (
+        HOSTS + "      vars:\n        cpus_per_tsk: 4\n        _mine: 1\n        ansible_user: a\n"
+    )
     (problem,) = check_inventory([inventory(tmp_path, hosts)], REPO)
     assert ":7: key 'all.children.atlas.vars.cpus_per_tsk': unknown setting; did you mean " in (
         problem

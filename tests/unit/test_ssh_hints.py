@@ -22,7 +22,9 @@ def test_a_changed_host_key_says_ssh_keygen_r() -> None:
 
 
 def test_a_refused_key_says_provision_with_ask_pass() -> None:
-    msg = "Failed to connect to the host via ssh: researcher@10.0.0.1: Permission denied (publickey)."
+    msg = (
+        "Failed to connect to the host via ssh: researcher@10.0.0.1: Permission denied (publickey)."
+    )
     hint = hint_for("atlas-login", msg, group="atlas")
     assert hint is not None and "`sweepops provision atlas --ask-pass`" in hint
     assert "ansible_ssh_private_key_file" in hint
@@ -35,5 +37,8 @@ def test_nothing_answering_names_host_and_port_settings() -> None:
 
 
 def test_a_failed_task_gets_only_the_host_key_hint() -> None:
-    assert hint_for("x", "mkdir: cannot create directory: Permission denied", unreachable=False) is None
+    assert (
+        hint_for("x", "mkdir: cannot create directory: Permission denied", unreachable=False)
+        is None
+    )
     assert hint_for("x", CHANGED, unreachable=False) is not None

@@ -3,7 +3,6 @@
 import argparse
 
 import wandb
-
 from scripts.model import loss
 
 parser = argparse.ArgumentParser()
