@@ -157,7 +157,7 @@ def _unknown_keys(
             continue
         close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.75)
         what = "unknown setting" + (
-            f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
         )
         out.append(
             doc.problem(
@@ -175,7 +175,7 @@ def require_valid_inventory(sources: Sequence[str | Path], root: Path) -> None:
     problems = check_inventory(sources, root)
     if problems:
         raise SweepopsError(
-            "the inventory has problems; nothing was run:\n" + "\n".join(problems),
+            "the inventory has problems; nothing was created or run:\n" + "\n".join(problems),
             hint="fix the lines shown (a setting's name is checked like an experiment key)",
         )
 

@@ -129,6 +129,15 @@ def sweeps(p: Params, check_mode: bool) -> Result:
     return {"changed": changed, "deploy": deploy}
 
 
+def settings(p: Params, check_mode: bool) -> Result:
+    """The inventory parses and names only known settings (sweepops.settings); the same
+    check the CLI makes before Ansible starts, for ``ansible-playbook`` run directly."""
+    from .settings import require_valid_inventory
+
+    require_valid_inventory(p["sources"], Path(p["root"]))
+    return {"changed": False}
+
+
 def wandb_key(p: Params, check_mode: bool) -> Result:
     from .wandb_backend import base_url, find_api_key, netrc_machine
 
@@ -292,6 +301,10 @@ SPECS: dict[str, dict[str, Any]] = {
         "compute_internet": {"type": "dict"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
+    "sweepops_settings": {
+        "sources": {"type": "list", "elements": "str", "required": True},
+        "root": {"type": "path", "required": True},
+    },
     "sweepops_env_local": {
         "prefix": {"type": "path", "required": True},
         "name": {"type": "str"},
@@ -335,6 +348,7 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_snapshot": snapshot,
     "sweepops_sweeps": sweeps,
     "sweepops_wandb_key": wandb_key,
+    "sweepops_settings": settings,
     "sweepops_env_local": env_local,
     "sweepops_env_drift": env_drift,
     "sweepops_record": record,

@@ -50,8 +50,8 @@ def test_a_typo_in_the_cluster_settings_is_refused_with_did_you_mean(repo: Path)
     assert proc.returncode == 2
     line = next(x for x in proc.stderr.splitlines() if "partiton" in x)
     assert re.search(
-        rf"{re.escape(str(gv))}:\d+: key 'partiton': unknown setting; did you mean "
-        r"'partition'\?",
+        rf"{re.escape(str(gv))}:\d+: key 'partiton': unknown setting \(did you mean "
+        r"'partition'\?\)",
         line,
     ), proc.stderr
     assert nothing_made(repo)
@@ -234,3 +234,15 @@ def test_a_changed_host_key_says_ssh_keygen_r(
     assert f"`ssh-keygen -R {cluster.host} -f {known}`" in hint, proc.stdout[-6000:]
     # (Ansible's own connection may get through before code_sync's rsync refuses: then the
     # sweeps exist and the deploy id finishes the deploy; the hint is the same either way.)
+
+
+def test_the_playbook_run_directly_refuses_a_setting_typo_too(repo: Path) -> None:
+    gv = repo / "inventory" / "group_vars" / "local.yml"
+    gv.write_text(gv.read_text() + "agents_per_swep: 4\n")
+    proc = playbook(repo, "-e", "exp=base.yml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "key 'agents_per_swep': unknown setting (did you mean 'agents_per_sweep'" in out, out[
+        -3000:
+    ]
+    assert nothing_made(repo)
