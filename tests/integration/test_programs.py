@@ -124,6 +124,19 @@ def test_wandb_examples_layout_finishes_on_the_cluster(repo: Path, cluster: Clus
         # in the experiment's folder inside the code snapshot on the cluster
         assert run["cwd"] == f"{snapshot}/examples/sweeps-basic"
         assert run["summary"]["epoch"] == 3  # config-defaults.yaml found in the workdir
+    # reproduce runs it again where it ran: the workdir travels in the sweep's meta
+    fetched = run_sweepops(repo, "results", EXAMPLE, "--json", clusters=[cluster])
+    assert fetched.returncode == 0, fetched.stderr
+    proc = run_sweepops(
+        repo, "reproduce", runs[0]["id"], "--wait", "--json", clusters=[cluster], timeout=500
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["state"] == "finished" and out["same"], out
+    (repro,) = [d for d in deploys(repo) if d.get("reproduces")]
+    assert repro["sweeps"][0]["meta"]["workdir"] == "examples/sweeps-basic"
+    (again,) = run_records(cluster, repro["sweeps"][0]["id"])
+    assert again["cwd"] == f"{snapshot}/examples/sweeps-basic"
 
 
 @pytest.mark.cluster
