@@ -32,6 +32,12 @@ options:
   state_dir:
     description: Where file lists and dirty diffs go (default C(CODE_DIR/.sweepops)).
     type: path
+  exp:
+    description:
+      - The experiment (name or path). Its program (as the command runs it, see
+        C(sweepops.program)) must be in the snapshot; one that git ignores or that is
+        untracked fails, naming the file.
+    type: str
 author: sweepops
 """
 

@@ -193,6 +193,7 @@ class Agent:
         shown = " ".join(f"{k}={v['value']}" for k, v in claim.params.items())
         self.say(f"run {claim.run_id} attempt {claim.attempt}: {shown}")
         log_path = self.sweep.path / "logs" / f"{claim.run_id}.log"
+        cwd = run_workdir(self.opts.code_dir, self.sweep.meta)
         started = time.time()
         with open(log_path, "ab") as log:
             log.write(f"# attempt {claim.attempt} on {self.identity['host']}: {argv}\n".encode())
@@ -200,7 +201,7 @@ class Agent:
             try:
                 child = subprocess.Popen(
                     argv,
-                    cwd=self.opts.code_dir,
+                    cwd=cwd,
                     env=self._child_env(claim, params_path),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -225,6 +226,7 @@ class Agent:
         runlog = _read_runlog(self.sweep.path, claim.run_id)
         summary = runlog.summary if runlog else {}
         extra: dict[str, Any] = {"log": str(log_path), "host": self.identity["host"]}
+        extra.update(argv=argv, cwd=str(cwd))  # what ran, and where
         if runlog is not None:
             extra["wandb_exit_code"] = runlog.exit_code
             extra["history"] = _thin(runlog.history)
@@ -305,6 +307,11 @@ class Agent:
         if not self.sweep.update_running(claim, history=_thin(runlog.history)):
             return False
         return self.sweep.should_stop(claim.run_id)
+
+
+def run_workdir(code_dir: Path, meta: dict[str, Any]) -> Path:
+    """Where a sweep's runs start: its ``workdir`` (sweepops.program) inside the code."""
+    return Path(code_dir) / str(meta.get("workdir") or "")
 
 
 def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:

@@ -46,7 +46,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .plan import format_plan, plan_experiment
 
     exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
-    plan = plan_experiment(exp, default_agents=args.agents)
+    plan = plan_experiment(
+        exp, default_agents=args.agents, confirm_runs_above=args.confirm_runs_above
+    )
     print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
     return 0
 
@@ -69,11 +71,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from .experiment_paths import resolve_experiment
     from .ledger import new_deploy_id
     from .playbook import Outcome, run_playbook
+    from .settings import check_deploy_vars
 
     extra = _parse_extra_vars(args.extra_vars)
+    if args.yes:
+        extra["confirm_runs"] = "yes"
     # An unknown name fails here at once; the file itself is validated once, by the
     # playbook's sweepops_sweeps module (validating here too cost ~2 s of imports a deploy).
     resolve_experiment(args.exp, args.root)
+    check_deploy_vars(extra)
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
     outcome = Outcome()
@@ -472,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--agents", type=int, default=2, help="agents per sweep when the file gives none"
     )
+    sp.add_argument(
+        "--confirm-runs-above",
+        type=int,
+        default=None,
+        metavar="N",
+        help="warn when the experiment makes more runs (default 1000, as a deploy's "
+        "confirm_runs_above)",
+    )
 
     sp = add("deploy", cmd_deploy, "create the sweeps and start their agents (runs deploy.yml)")
     sp.add_argument("exp", help="experiment name (experiments/NAME) or path")
@@ -485,6 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. -e clusters=atlas -e time=02:00:00 -e allow_dirty=true -e deploy_id=ID",
     )
     sp.add_argument("--wait", action="store_true", help="wait for the runs, then print the results")
+    sp.add_argument(
+        "--yes",
+        action="store_true",
+        help="deploy even more runs than confirm_runs_above (as -e confirm_runs=N)",
+    )
     sp.add_argument("--timeout", type=float, default=None, help="seconds to --wait at most")
     sp.add_argument("--check", action="store_true", help="show what would happen; change nothing")
     sp.add_argument(

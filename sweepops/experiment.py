@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.errors import ExperimentError, SweepopsError
+from sweepops.program import NONE, ProgramRun, resolve_program
 from sweepops.validate import (
     SPEC_KEYS,
     TOP_LEVEL_SETTINGS,
@@ -57,6 +58,8 @@ class Experiment:
     sha256: str
     raw: dict[str, Any]
     sweeps: tuple[SweepSpec, ...]
+    #: what the runs start and where (sweepops.program); recorded in every sweep.json
+    program: ProgramRun = ProgramRun(NONE, None, "", None)
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,10 @@ class _Expanded:
 def load_experiment(path: Path, code_root: Path) -> Experiment:
     """Parse, expand and validate an experiment file.
 
-    ``code_root`` is the directory agents run in; ``program`` must exist there unless a
-    ``command`` without ``${program}`` is given. Raises :class:`ExperimentError` listing
-    every problem found (each ``FILE:LINE: key 'KEY': ...; allowed: ...``).
+    ``code_root`` is the repository; the program the command runs must be found from the
+    experiment's folder or from ``code_root`` (:mod:`sweepops.program`). Raises
+    :class:`ExperimentError` listing every problem found (each
+    ``FILE:LINE: key 'KEY': ...; allowed: ...``).
     """
     try:
         content = path.read_bytes()
@@ -98,6 +102,7 @@ def load_experiment(path: Path, code_root: Path) -> Experiment:
         sha256=hashlib.sha256(content).hexdigest(),
         raw=doc.data,
         sweeps=tuple(e.spec for e in expanded),
+        program=resolve_program(doc.data, path, code_root),
     )
 
 

@@ -231,6 +231,7 @@ def fetch(
         {"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
         inventory=[*(inventory or []), *ledger.inventories_of(root, deploy["deploy_id"])],
         quiet=True,
+        keep_events=True,
         event_handler=on_event,
     )
     for host, got in results.items():

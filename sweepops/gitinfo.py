@@ -29,12 +29,20 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.rstrip("\n")
 
 
+#: What sweepops itself writes in a repository (its state, the journal): never the user's
+#: uncommitted changes (the snapshot leaves them out the same way, sweepops.snapshot).
+NOT_CODE = (".sweepops", "journal")
+
+
 def git_state(root: Path) -> GitState:
-    """The repository state at ``root``; all None/empty when it is not a git work tree."""
+    """The repository state at ``root``; all None/empty when it is not a git work tree.
+    ``dirty_files`` leaves out what sweepops writes (:data:`NOT_CODE`)."""
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
         return GitState()
-    status = _git(root, "status", "--porcelain", "--untracked-files=normal") or ""
+    excludes = [f":(exclude){path}" for path in NOT_CODE]
+    status = _git(root, "status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
+    status = status or ""
     dirty = tuple(line[3:] for line in status.splitlines() if line.strip())
     return GitState(
         commit=commit,

@@ -62,6 +62,9 @@ def start_agents(
         if sweep.meta.get("base_url"):
             env["WANDB_BASE_URL"] = str(sweep.meta["base_url"])
     records = []
+    # The runs start in the sweep's workdir (sweepops.program); wandb agent starts them in
+    # its own working directory, the offline agent in --code-dir's workdir.
+    workdir = Path(code_dir) / str(sweep.meta.get("workdir") or "")
     for k in range(1, count + 1):
         log = sweep.path / "agents" / f"local-{k}.log"
         if wandb_path:
@@ -73,7 +76,7 @@ def start_agents(
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 argv,
-                cwd=code_dir,
+                cwd=workdir if wandb_path else code_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from sweepops.errors import SweepopsError
 from sweepops.experiment import Experiment, SweepSpec
 from sweepops.validate import parameter_kind
 
@@ -15,7 +16,9 @@ DIST = "dist"
 UNBOUNDED = "unbounded"
 
 
-def plan_experiment(exp: Experiment, default_agents: int = 1) -> dict[str, Any]:
+def plan_experiment(
+    exp: Experiment, default_agents: int = 1, confirm_runs_above: int | None = None
+) -> dict[str, Any]:
     """What running ``exp`` would do, as plain data::
 
         {"experiment": name,
@@ -26,8 +29,12 @@ def plan_experiment(exp: Experiment, default_agents: int = 1) -> dict[str, Any]:
     ``runs`` is None for a random/bayes sweep without ``run_cap`` (unbounded); then
     ``total_runs`` is None too. ``gpu_hours`` is known only when every sweep has
     ``_time_per_run`` and a finite number of runs. Nested parameters are named
-    ``outer.inner``.
+    ``outer.inner``. ``confirm_runs_above`` (default :data:`CONFIRM_RUNS_ABOVE`): more runs
+    than this need a confirmation to deploy (``needs_confirmation``).
     """
+    from sweepops.settings import CONFIRM_RUNS_ABOVE
+
+    threshold = CONFIRM_RUNS_ABOVE if confirm_runs_above is None else confirm_runs_above
     sweeps = [_plan_sweep(spec, default_agents) for spec in exp.sweeps]
     runs = [s["runs"] for s in sweeps]
     total = None if any(r is None for r in runs) else sum(runs)
@@ -36,7 +43,40 @@ def plan_experiment(exp: Experiment, default_agents: int = 1) -> dict[str, Any]:
         "sweeps": sweeps,
         "total_runs": total,
         "gpu_hours": _gpu_hours(exp.sweeps, runs),
+        "confirm_runs_above": threshold,
+        "needs_confirmation": total is not None and total > threshold,
     }
+
+
+def confirmation_warning(plan: Mapping[str, Any]) -> str | None:
+    """The plan's warning when it makes more runs than ``confirm_runs_above``."""
+    if not plan.get("needs_confirmation"):
+        return None
+    total = plan["total_runs"]
+    return (
+        f"warning: {total} runs is more than confirm_runs_above ({plan['confirm_runs_above']}); "
+        f"a deploy asks for -e confirm_runs={total} (or --yes)"
+    )
+
+
+def require_confirmation(plan: Mapping[str, Any], confirm: int | str | None) -> None:
+    """Refuse a deploy of more runs than ``confirm_runs_above`` unless ``confirm`` is that
+    number of runs (``-e confirm_runs=N``) or ``"yes"`` (``--yes``)."""
+    total = plan["total_runs"]
+    if not plan.get("needs_confirmation") or confirm == "yes" or confirm == total:
+        return
+    exp = plan["experiment"]
+    if confirm is not None:
+        raise SweepopsError(
+            f"-e confirm_runs={confirm}, but {exp} makes {total} runs; nothing was created",
+            hint=f"-e confirm_runs={total} if you mean it (see `sweepops plan {exp}`)",
+        )
+    raise SweepopsError(
+        f"{exp} makes {total} runs in {len(plan['sweeps'])} sweep(s), more than "
+        f"confirm_runs_above ({plan['confirm_runs_above']}); nothing was created",
+        hint=f"check `sweepops plan {exp}`; deploy with -e confirm_runs={total} (or --yes) if you "
+        "mean it, or set confirm_runs_above (inventory or -e)",
+    )
 
 
 def _plan_sweep(spec: SweepSpec, default_agents: int) -> dict[str, Any]:
@@ -127,4 +167,7 @@ def format_plan(plan: Mapping[str, Any]) -> str:
         lines.append(f"total runs: {total} in {len(plan['sweeps'])} sweep(s)")
     if plan.get("gpu_hours") is not None:
         lines.append(f"GPU-hours: {plan['gpu_hours']:.2f}")
+    warning = confirmation_warning(plan)
+    if warning:
+        lines.append(warning)
     return "\n".join(lines)

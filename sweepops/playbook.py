@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -26,10 +27,49 @@ def inventories(root: Path, extra: list[str] | None = None) -> list[str]:
 
 
 def _private_dir(root: Path) -> Path:
-    """One ansible-runner dir per invocation: concurrent runs must not share extravars."""
-    private = root / ".sweepops" / "runner" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    private.mkdir(parents=True, exist_ok=True)
+    """One ansible-runner dir per invocation: concurrent runs must not share extravars.
+    Mode 700, and removed when the run ends (:func:`_run`): ansible-runner writes the extra
+    vars there (``env/extravars``), and ``-e`` may carry a password. Dirs an interrupted
+    sweepops left behind (their pid gone) are pruned here."""
+    parent = root / ".sweepops" / "runner"
+    prune_runner_dirs(parent)
+    private = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(private, 0o700)
     return private
+
+
+def prune_runner_dirs(parent: Path) -> list[Path]:
+    """Remove the ansible-runner dirs under ``parent`` whose sweepops process is gone
+    (named ``DATE-TIME-PID``; other names are left alone). Returns what was removed."""
+    removed = []
+    for entry in parent.glob("*-*"):
+        pid = entry.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not entry.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunOutcome:
+    """What callers read of an ansible-runner run, kept after its directory is removed."""
+
+    rc: int | None
+    status: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
 
 
 @contextlib.contextmanager
@@ -57,13 +97,18 @@ def _run(
     *,
     inventory: list[str] | None,
     quiet: bool,
+    keep_events: bool = False,
     **options: Any,
-) -> Any:
+) -> RunOutcome:
     """The one way into ansible-runner: this Python's ansible-playbook, the repository's
     ansible.cfg and inventories, a private dir per run, and the wandb key kept out of the
     environment that ansible-runner records (artifacts/command)."""
     import ansible_runner
 
+    from .settings import require_valid_inventory
+
+    # A broken or mistyped inventory is one clear error here, before Ansible runs.
+    require_valid_inventory(inventories(root, inventory), root)
     # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     colour = sys.stdout.isatty() and not quiet  # ansible-runner forces colour: terminals only
@@ -73,17 +118,23 @@ def _run(
         "ANSIBLE_FORCE_COLOR": "1" if colour else "0",
         "ANSIBLE_NOCOLOR": "0" if colour else "1",
     }
-    with _key_out_of_environ():
-        return ansible_runner.run(
-            private_data_dir=str(_private_dir(root)),
-            project_dir=str(root),
-            playbook=str(root / playbook),
-            extravars=extravars,
-            inventory=inventories(root, inventory),
-            envvars=envvars,
-            quiet=quiet,
-            **options,
-        )
+    private = _private_dir(root)
+    try:
+        with _key_out_of_environ():
+            result = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(root),
+                playbook=str(root / playbook),
+                extravars=extravars,
+                inventory=inventories(root, inventory),
+                envvars=envvars,
+                quiet=quiet,
+                **options,
+            )
+        events = list(result.events) if keep_events else []
+        return RunOutcome(result.rc, result.status, events, result.stats if keep_events else None)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @dataclass
@@ -125,7 +176,22 @@ def run_playbook(
 ) -> int:
     """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc;
     ``outcome`` (if given) collects the failures' messages and the tasks that succeeded."""
+    from .ssh_hints import hint_for
+
     cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
+    refused: dict[str, tuple[str, bool]] = {}  # host -> (ssh's text, unreachable)
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        kind = event.get("event")
+        if kind in ("runner_on_unreachable", "runner_on_failed") and data.get("host"):
+            res = data.get("res", {})
+            text = str(res.get("msg") or "") + "\n" + str(res.get("stderr") or "")
+            refused.setdefault(str(data["host"]), (text, kind == "runner_on_unreachable"))
+        if outcome is not None:
+            outcome.on_event(event)
+        return True
+
     result = _run(
         root,
         playbook,
@@ -135,8 +201,13 @@ def run_playbook(
         cmdline=" ".join(cmdline) or None,
         limit=limit,
         verbosity=verbosity,
-        **({"event_handler": outcome.on_event} if outcome is not None else {}),
+        event_handler=on_event,
     )
+    # ssh's raw text is above; one line per host says what it means and what to do
+    for host, (message, unreachable) in refused.items():
+        hint = hint_for(host, message, unreachable=unreachable)
+        if hint:
+            print(f"sweepops: {hint}", file=sys.stderr)
     if result.rc is None:
         raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
     return int(result.rc)
@@ -153,7 +224,7 @@ def collect(
 
     A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
     """
-    result = _run(root, playbook, extravars, inventory=inventory, quiet=True)
+    result = _run(root, playbook, extravars, inventory=inventory, quiet=True, keep_events=True)
     out: dict[str, dict[str, Any]] = {}
     for event in result.events:
         data = event.get("event_data", {})

@@ -25,12 +25,12 @@ from pathlib import Path
 import sweepops
 
 from .errors import SweepopsError
+from .gitinfo import NOT_CODE
 
 #: The tool's own state directory inside a repository; never part of a snapshot.
-STATE_DIR_NAME = ".sweepops"
 #: The experiment journal (Markdown, versioned with the code): notes about runs are not code,
-#: so writing them never makes the tree dirty nor changes a snapshot.
-JOURNAL_DIR_NAME = "journal"
+#: so writing them never makes the tree dirty nor changes a snapshot (gitinfo.NOT_CODE).
+STATE_DIR_NAME, JOURNAL_DIR_NAME = NOT_CODE
 #: At most this many changed files are listed when a dirty tree is refused.
 MAX_LISTED = 20
 #: Trees of this many first-parent commits (HEAD first) are offered as rsync --link-dest.
@@ -258,17 +258,57 @@ def _refusal(code_dir: Path, changes: Sequence[tuple[str, str]]) -> SweepopsErro
     )
 
 
+def _require(
+    code_dir: Path,
+    required: Sequence[str],
+    listed: Sequence[str],
+    changes: Sequence[tuple[str, str]],
+    allow_dirty: bool,
+    excluded: Sequence[str],
+) -> None:
+    """Refuse when a file the runs need (the program) would not be in the snapshot."""
+    have = set(listed)
+    untracked = {path for status, path in changes if status == "A"}
+    for path in required:
+        if path not in have:
+            top = path.split("/", 1)[0]
+            if top in excluded:
+                why = f"{top}/ holds what sweepops writes, never code"
+                hint = "move the program out of it"
+            else:
+                rule = _out(_git(code_dir, "check-ignore", "-v", "--", path, check=False))
+                source = rule.split("\t", 1)[0] if rule else ""
+                why = f"git ignores it ({source})" if source else "git does not list it"
+                hint = (
+                    f"track it (`git add -f {path}` and commit) or move it out of the ignored path"
+                )
+            raise SweepopsError(
+                f"{code_dir}: the program {path} would not be in the code snapshot: {why}; "
+                "nothing was created",
+                hint=hint,
+            )
+        if path in untracked and not allow_dirty:
+            raise SweepopsError(
+                f"{code_dir}: the program {path} is untracked (the snapshot holds what git "
+                "would commit); nothing was created",
+                hint=f"`git add {path}` and commit it, or deploy with -e allow_dirty=true",
+            )
+
+
 def snapshot_of(
     code_dir: Path,
     *,
     allow_dirty: bool,
     exclude: Iterable[str] = (STATE_DIR_NAME, JOURNAL_DIR_NAME),
+    required: Sequence[str] = (),
 ) -> Snapshot:
     """The snapshot of ``code_dir`` (a git repository's top level).
 
     ``exclude``: top-level paths that are not code (default: the tool's state dir and the
     experiment journal): untracked files there are left out, tracked ones are taken as
     committed, so what sweepops writes there never makes the tree dirty.
+    ``required``: files the runs need (the program, sweepops.program); one that is ignored,
+    excluded or (without ``allow_dirty``) untracked is refused, naming it and why.
     Raises SweepopsError for a dirty tree unless ``allow_dirty``, and when ``code_dir`` is
     not the top level of a git work tree.
     """
@@ -284,6 +324,7 @@ def snapshot_of(
     changes = (
         () if key == head_tree else _changes(code_dir, head_tree or _empty_tree(code_dir), key)
     )
+    _require(code_dir, required, listed, changes, allow_dirty, excluded)
     if changes and not allow_dirty:
         raise _refusal(code_dir, changes)
     # Entries not on disk (e.g. skip-worktree in a sparse checkout) cannot be synced.

@@ -19,7 +19,7 @@ from .experiment_paths import resolve_experiment
 from .gitinfo import git_state
 from .ledger import new_deploy_id
 from .offline_sweep import OfflineSweep, sweep_meta
-from .plan import plan_experiment
+from .plan import plan_experiment, require_confirmation
 
 
 def local_lab_root(root: Path) -> Path:
@@ -45,6 +45,8 @@ def create_sweeps(
     project: str | None = None,
     base_url: str | None = None,
     compute_internet: Mapping[str, Any] | None = None,
+    confirm_runs: int | str | None = None,
+    confirm_runs_above: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
 
@@ -61,6 +63,9 @@ def create_sweeps(
     compute nodes cannot reach the server (auto: as provisioning recorded). With wandb, the
     record's ``handoff`` ({host: why}) lists them: their jobs run the offline agent on a sweep
     directory with the wandb sweep's id and config, and ``sweepops sync`` uploads the runs.
+
+    More runs than ``confirm_runs_above`` are refused, before anything is made, unless
+    ``confirm_runs`` is that number or ``"yes"`` (sweepops.plan.require_confirmation).
     """
     root = root.resolve()
     if deploy_id:
@@ -68,6 +73,10 @@ def create_sweeps(
         if existing is not None:
             return existing, False
     exp = load_experiment(resolve_experiment(exp_ref, root), root)
+    plan = plan_experiment(
+        exp, default_agents=default_agents, confirm_runs_above=confirm_runs_above
+    )
+    require_confirmation(plan, confirm_runs)
     deploy_id = deploy_id or new_deploy_id()
     lab_root = (lab_root or local_lab_root(root)).resolve()
     git = git_state(root)
@@ -120,11 +129,11 @@ def create_sweeps(
                 f"{why}; compute nodes without internet on {', '.join(sorted(record['handoff']))}"
                 f": their jobs log offline, upload the runs with `sweepops sync {exp.name}`"
             )
-    plan = plan_experiment(exp, default_agents=default_agents)
     for i, (spec, row) in enumerate(zip(exp.sweeps, plan["sweeps"], strict=True)):
         env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
         remote = created[i]
         extra: dict[str, Any] = {"experiment": exp.name, "deploy_id": deploy_id}
+        extra.update(exp.program.meta())  # where runs start: agents, job script, reproduce
         if chosen == "wandb":
             env.update(WANDB_PROJECT=str(record["project"]))
             if record["entity"]:

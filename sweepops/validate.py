@@ -197,15 +197,15 @@ def validate_experiment(
     doc: YamlDoc, sweeps: Sequence[SweepSource], code_root: Path | None = None
 ) -> list[str]:
     """All problems of an experiment: the raw document, every expanded sweep, and the
-    program (which must exist under ``code_root`` unless ``command`` does not use
-    ``${program}``; skipped when ``code_root`` is None). Returns [] when valid."""
+    program (found from the experiment's folder or ``code_root`` as the command runs it;
+    skipped when ``code_root`` is None). Returns [] when valid."""
     problems = ProblemList(doc)
     if not isinstance(doc.data, dict):
         _check_top_level(doc.data, problems)
         return problems.items
     check_raw(doc.data, problems)
     if code_root is not None:
-        check_program(doc.data, code_root, problems)
+        check_program(doc.data, code_root, problems, Path(doc.file))
     _check_unique_names(sweeps, problems)
     for sweep in sweeps:
         check_sweep(sweep, problems)
@@ -294,13 +294,20 @@ def _check_subtests(subtests: Any, problems: ProblemList) -> None:
         sub_path = path + (key,)
         if not split_tags(key):
             problems.add(sub_path, "a subtest needs at least one tag", "'tag1,tag2'")
-        if not isinstance(block, dict) or not block:
+        if not isinstance(block, dict):
             problems.add(
                 sub_path,
-                f"subtest block must be a non-empty mapping, got {_describe(block)}",
-                "a mapping of parameter name -> spec (overriding the shared parameters)",
+                f"subtest block must be a mapping, got {_describe(block)}",
+                "a mapping of parameter name -> spec (overriding the shared parameters); "
+                "`{}` for the shared parameters unchanged",
             )
             continue
+        if "subtests" in block:
+            problems.add(
+                sub_path + ("subtests",),
+                "subtests cannot be nested inside a subtest (they would be dropped)",
+                "one level: give each combination its own 'tag1,tag2' key in parameters.subtests",
+            )
         _check_extensions(block, sub_path, problems)
         _check_parameter_block(block, sub_path, problems, top=True)
 
@@ -333,22 +340,16 @@ def _check_parameter_block(
             _check_parameter_block(nested, param_path + ("parameters",), problems, top=False)
 
 
-def check_program(data: dict[Any, Any], code_root: Path, problems: ProblemList) -> None:
-    """``program`` must exist under ``code_root`` when the command runs it."""
-    command = data.get("command")
-    uses_program = not isinstance(command, list) or any(
-        "${program}" in str(part) for part in command
-    )
-    if not uses_program:
-        return
-    program = data.get("program")
-    allowed = f"a file path relative to the code root {code_root}"
-    if program is None:
-        problems.add(
-            ("program",), "missing, and `command` (default or given) runs ${program}", allowed
-        )
-    elif isinstance(program, str) and not (code_root / program).is_file():
-        problems.add(("program",), f"file {program!r} not found under {code_root}", allowed)
+def check_program(
+    data: dict[Any, Any], code_root: Path, problems: ProblemList, experiment_path: Path
+) -> None:
+    """The program the command runs must be found (see :mod:`sweepops.program`)."""
+    from sweepops.program import ProgramProblem, resolve_program
+
+    try:
+        resolve_program(data, experiment_path, code_root)
+    except ProgramProblem as exc:
+        problems.add(("program",), exc.what, exc.allowed)
 
 
 # --------------------------------------------------------------------------- sweep checks
@@ -466,7 +467,68 @@ def _describe_parameter_error(
         if inner:
             yield from _describe_errors(inner, config)
             return
+    bad_key = _bad_key(spec) if isinstance(spec, dict) else None
+    if bad_key is not None:
+        yield path + (bad_key[0],), bad_key[1], bad_key[2]
+        return
     yield path, *_parameter_message(spec, error)
+
+
+def _bad_key(spec: Mapping[Any, Any]) -> tuple[str, str, str] | None:
+    """The first key of a parameter spec whose value no matching distribution accepts, as
+    (key, what, allowed): ``min: low``, ``values: []``, ``min: 0`` of a log distribution.
+    None when every value fits (then the spec's shape is what is wrong)."""
+    if any(k not in SPEC_KEYS for k in spec):
+        return None
+    dist = spec.get("distribution")
+    keys = set(spec)
+    variants = [
+        (names, props)
+        for names, props, required in _variants()
+        if (
+            dist in names if dist is not None else required - {"distribution"} <= keys <= set(props)
+        )
+    ]
+    for key, value in spec.items():
+        schemas = [props[key] for _, props in variants if key in props]
+        if key == "distribution" or not schemas:
+            continue
+        if any(jsonschema.Draft7Validator(schema).is_valid(value) for schema in schemas):
+            continue
+        allowed = _value_allowed(schemas[0])
+        if dist is not None:
+            allowed += f" for distribution {dist!r}"
+            if "exclusiveMinimum" in schemas[0] and "log" in str(dist):
+                allowed += " (it samples the logarithm)"
+        return str(key), f"got {_describe(value)}", allowed
+    return None
+
+
+def _value_allowed(schema: Mapping[str, Any]) -> str:
+    kind = {"number": "a number", "integer": "an integer", "array": "a list"}.get(
+        str(schema.get("type")), "a value"
+    )
+    if schema.get("minItems"):
+        kind = f"a list of at least {schema['minItems']} value(s)"
+    for bound, sign in _BOUNDS.items():
+        if bound in schema:
+            kind += f" {sign} {schema[bound]}"
+    return kind
+
+
+def _variants() -> list[tuple[set[str], dict[str, Any], set[str]]]:
+    """Each parameter schema variant: (distribution names, properties, required keys)."""
+    from sweeps.config.schema import dereferenced_sweep_config_jsonschema as schema
+
+    found = []
+    for name, definition in schema["definitions"].items():
+        if not name.startswith("param_") or name == "param_dict":
+            continue
+        for variant in definition.get("anyOf", [definition]):
+            props = variant.get("properties", {}) if isinstance(variant, dict) else {}
+            names = set(props.get("distribution", {}).get("enum", []))
+            found.append((names, props, set(variant.get("required", []))))
+    return found
 
 
 def _parameter_message(spec: Any, error: ValidationError) -> tuple[str, str]:

@@ -50,7 +50,13 @@ def snapshot(p: Params, check_mode: bool) -> Result:
     code_dir = Path(p["code_dir"])
     state_dir = Path(p["state_dir"]) if p["state_dir"] else code_dir / ".sweepops"
     try:
-        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"])
+        required: list[str] = []
+        if p["exp"]:
+            from .program import program_of_experiment
+
+            run = program_of_experiment(p["exp"], code_dir)
+            required = [run.program_file] if run and run.program_file else []
+        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"], required=required)
         files_from = state_dir / "snapshots" / f"{snap.key}.files"
         write_manifest(snap, files_from)
         agent_dir, agent_hash = agent_package()
@@ -90,15 +96,26 @@ def snapshot(p: Params, check_mode: bool) -> Result:
 
 
 def sweeps(p: Params, check_mode: bool) -> Result:
+    from .settings import parse_deploy_var
     from .sweeps_create import create_sweeps
 
     try:
+        # -e values reach here as given: a bad one is named as the user wrote it
+        agents = parse_deploy_var("agents_per_sweep", p["default_agents"])
+        confirm = p["confirm_runs"]
+        above = p["confirm_runs_above"]
         deploy, changed = create_sweeps(
             p["exp"],
             root=Path(p["root"]),
             lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
             deploy_id=p["deploy_id"],
-            default_agents=p["default_agents"],
+            default_agents=agents,
+            confirm_runs=None
+            if confirm in (None, "")
+            else parse_deploy_var("confirm_runs", confirm),
+            confirm_runs_above=None
+            if above in (None, "")
+            else parse_deploy_var("confirm_runs_above", above),
             clusters=tuple(p["clusters"]),
             dry_run=check_mode,
             backend=p["backend"],
@@ -110,6 +127,15 @@ def sweeps(p: Params, check_mode: bool) -> Result:
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
     return {"changed": changed, "deploy": deploy}
+
+
+def settings(p: Params, check_mode: bool) -> Result:
+    """The inventory parses and names only known settings (sweepops.settings); the same
+    check the CLI makes before Ansible starts, for ``ansible-playbook`` run directly."""
+    from .settings import require_valid_inventory
+
+    require_valid_inventory(p["sources"], Path(p["root"]))
+    return {"changed": False}
 
 
 def wandb_key(p: Params, check_mode: bool) -> Result:
@@ -257,13 +283,16 @@ SPECS: dict[str, dict[str, Any]] = {
         "allow_dirty": {"type": "bool", "default": False},
         "deploy_id": {"type": "str"},
         "state_dir": {"type": "path"},
+        "exp": {"type": "str"},
     },
     "sweepops_sweeps": {
         "exp": {"type": "str", "required": True},
         "root": {"type": "path", "required": True},
         "deploy_id": {"type": "str"},
         "lab_root": {"type": "path"},
-        "default_agents": {"type": "int", "default": 2},
+        "default_agents": {"type": "raw", "default": 2},
+        "confirm_runs": {"type": "raw"},
+        "confirm_runs_above": {"type": "raw"},
         "clusters": {"type": "list", "elements": "str", "default": ["local"]},
         "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
         "entity": {"type": "str"},
@@ -272,6 +301,10 @@ SPECS: dict[str, dict[str, Any]] = {
         "compute_internet": {"type": "dict"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
+    "sweepops_settings": {
+        "sources": {"type": "list", "elements": "str", "required": True},
+        "root": {"type": "path", "required": True},
+    },
     "sweepops_env_local": {
         "prefix": {"type": "path", "required": True},
         "name": {"type": "str"},
@@ -315,6 +348,7 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_snapshot": snapshot,
     "sweepops_sweeps": sweeps,
     "sweepops_wandb_key": wandb_key,
+    "sweepops_settings": settings,
     "sweepops_env_local": env_local,
     "sweepops_env_drift": env_drift,
     "sweepops_record": record,

@@ -329,3 +329,52 @@ def test_a_container_needs_a_runtime_on_the_cluster(cluster: Cluster, access: Ac
     assert f"{cluster.name}-login: neither apptainer nor singularity" in res.stdout, res.stdout[
         -3000:
     ]
+
+
+def keys_playbook(d: Path) -> Path:
+    pb = d / "keys.yml"
+    pb.write_text(
+        "- name: Keys\n  hosts: all:!local\n  gather_facts: false\n  tasks:\n"
+        "    - name: Keys\n      ansible.builtin.include_role:\n        name: ssh_keys\n"
+    )
+    return pb
+
+
+def test_provision_installs_the_key_the_inventory_logs_in_with(cluster: Cluster) -> None:
+    # issue 16.3: the inventory names its own key; provision makes and installs that one
+    d = Path(tempfile.mkdtemp(prefix="sp-", dir="/tmp"))
+    key = d / "home" / ".ssh" / "cluster_ed25519"
+    a = Access(d, d / "home", d / "inv.yml", Path("/nonexistent"), Path("/nonexistent"))
+    a.home.mkdir()
+    write_inventory(a.inventory, cluster, key, cluster.password)
+    try:
+        res = provision(cluster, a, playbook=keys_playbook(d))
+        assert res.returncode == 0, res.stdout[-4000:]
+        assert key.exists() and not a.key.exists()
+        assert f"IdentityFile {key}" in (a.home / ".ssh" / "config").read_text()
+        login = key_login(cluster, a, "hostname")  # BatchMode: with the inventory's key only
+        assert login.returncode == 0, login.stderr
+    finally:
+        forget_key(cluster, key)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_provision_refuses_to_install_another_key_than_the_inventorys(cluster: Cluster) -> None:
+    d = Path(tempfile.mkdtemp(prefix="sp-", dir="/tmp"))
+    key = d / "home" / ".ssh" / "cluster_ed25519"
+    other = d / "home" / ".ssh" / "other_ed25519"
+    a = Access(d, d / "home", d / "inv.yml", Path("/nonexistent"), Path("/nonexistent"))
+    a.home.mkdir()
+    write_inventory(a.inventory, cluster, key, cluster.password)
+    try:
+        res = provision(
+            cluster, a, "-e", f"ssh_keys_private_key={other}", playbook=keys_playbook(d)
+        )
+        out = res.stdout + res.stderr
+        assert res.returncode != 0
+        assert f"the inventory logs in with {key}" in " ".join(out.split()), out[-3000:]
+        assert f"but provision would install {other}" in " ".join(out.split())
+        assert not key.exists() and not other.exists()  # nothing made
+        assert not (a.home / ".ssh" / "config").exists()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -105,6 +105,8 @@ class Lab:
                 "tests/playbooks/sbatch.yml",
                 "-e",
                 f"@{vars_file}",
+                "-e",
+                f"clusters={self.cluster.name}",  # the playbook's default is atlas
                 *args,
             ],
             cwd=REPO,

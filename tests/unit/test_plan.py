@@ -146,3 +146,66 @@ def test_format_plan_table() -> None:
     assert lines[0].index("RUNS") == lines[1].index(" 4 ") + 1 == lines[2].index("120")
     assert lines[3] == "total runs: 124 in 2 sweep(s)"
     assert lines[4] == "GPU-hours: 12.50"
+
+
+JOINT = """\
+program: scripts.train_joint
+command:
+  - ${interpreter}
+  - -m
+  - ${program}
+  - ${args}
+method: grid
+parameters:
+  subtests:
+    a,b: {lr: [0.1, 0.01]}
+    baseline: {}
+  seed: 0
+"""
+
+
+def test_the_issue_18_composite_plans_two_sweeps_and_three_runs(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "train_joint.py").write_text("")
+    exp = load(tmp_path, JOINT, "joint.yml")
+    plan = plan_experiment(exp)
+    assert [(s["name"], s["runs"]) for s in plan["sweeps"]] == [
+        ("joint_a-b", 2),
+        ("joint_baseline", 1),
+    ]
+    assert plan["total_runs"] == 3 and exp.program.program_file == "scripts/train_joint.py"
+
+
+HUGE = """\
+program: train.py
+method: grid
+parameters:
+  a: {distribution: int_uniform, min: 1, max: 1000}
+  b: {distribution: int_uniform, min: 1, max: 1000}
+  c: {distribution: int_uniform, min: 1, max: 1000}
+"""
+
+
+def test_a_huge_grid_warns_in_the_plan_and_needs_confirmation(tmp_path: Path) -> None:
+    from sweepops.errors import SweepopsError
+    from sweepops.plan import require_confirmation
+
+    exp = load(tmp_path, HUGE, "huge.yml")
+    plan = plan_experiment(exp)
+    assert plan["total_runs"] == 10**9 and plan["needs_confirmation"]
+    assert (
+        "warning: 1000000000 runs is more than confirm_runs_above (1000); a deploy asks for "
+        "-e confirm_runs=1000000000 (or --yes)" in format_plan(plan)
+    )
+    with pytest.raises(SweepopsError) as info:
+        require_confirmation(plan, None)
+    assert "huge makes 1000000000 runs in 1 sweep(s), more than confirm_runs_above (1000)" in str(
+        info.value
+    )
+    assert "nothing was created" in str(info.value)
+    with pytest.raises(SweepopsError, match="-e confirm_runs=5, but huge makes 1000000000 runs"):
+        require_confirmation(plan, 5)
+    require_confirmation(plan, 10**9)
+    require_confirmation(plan, "yes")
+    # the threshold is settable; below it nothing is asked
+    assert not plan_experiment(exp, confirm_runs_above=10**9)["needs_confirmation"]

@@ -310,3 +310,15 @@ def test_wandb_sweep_on_compute_nodes_without_internet_runs_the_offline_agent(tm
     assert "export WANDB_ERROR_REPORTING=false" in text
     # the same sweep on a cluster with internet runs wandb agent
     assert "wandb agent" in render(sbatch_sweep=sweep)
+
+
+def test_the_job_starts_in_the_sweeps_workdir_inside_the_snapshot(tmp_path):
+    # sweepops.program: wandb agent and the offline agent's runs start in the workdir
+    sweep = {"id": "abc", "name": "ex", "agents": 1, "dir": "/srv/lab/sweeps/abc"}
+    sweep["meta"] = {"workdir": "examples/sweeps-basic"}
+    script = render(sbatch_sweep=sweep)
+    assert "\ncd /srv/lab/code/h1/examples/sweeps-basic\n" in script
+    bash_n(script, tmp_path)
+    container = render(sbatch_sweep=sweep, sbatch_container_image="/img.sif")
+    assert "cd /srv/lab/code/h1/examples/sweeps-basic && exec" in container
+    assert "\ncd /srv/lab/code/h1\n" in render()  # no workdir: the snapshot's root

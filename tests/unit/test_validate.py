@@ -90,7 +90,7 @@ def test_validate_experiment_on_valid_config() -> None:
 def test_schema_errors_are_mapped_to_file_lines() -> None:
     doc = parse_yaml("method: grid\nparameters:\n  lr: {values: []}\nrun_cap: x\n", "f.yml")
     problems = validate_experiment(doc, [SweepSource("f", dict(doc.data))])
-    assert "f.yml:3: key 'parameters.lr':" in problems[0]
+    assert "f.yml:3: key 'parameters.lr.values': got an empty list" in problems[0]
     assert problems[1].startswith("f.yml:4: key 'run_cap': got str 'x'")
 
 
@@ -189,3 +189,27 @@ def test_validating_the_example_does_not_import_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # issue 16.9: say what is wrong with that key, not "'distribution' is required"
+        ("{min: low, max: 1}", "key 'parameters.lr.min': got str 'low'; allowed: a number"),
+        ("{values: []}", "key 'parameters.lr.values': got an empty list; allowed: a list of at"),
+        (
+            "{distribution: log_uniform_values, min: 0, max: 1}",
+            "key 'parameters.lr.min': got int 0; allowed: a number > 0.0 for distribution "
+            "'log_uniform_values' (it samples the logarithm)",
+        ),
+        (
+            "{distribution: int_uniform, min: 0.5, max: 3}",
+            "key 'parameters.lr.min': got float 0.5; allowed: an integer for distribution",
+        ),
+    ],
+)
+def test_distribution_key_messages_name_the_key(spec: str, expected: str) -> None:
+    doc = parse_yaml(f"method: random\nparameters:\n  lr: {spec}\n", "d.yml")
+    problems = validate_experiment(doc, [SweepSource("d", dict(doc.data))])
+    assert len(problems) == 1 and f"d.yml:3: {expected}" in problems[0], problems
+    assert "'distribution' is a required property" not in problems[0]
