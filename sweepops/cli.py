@@ -168,7 +168,7 @@ def _wait_and_show(
     if bad:
         print(
             f"{len(bad)} run(s) did not finish; their logs: "
-            + ", ".join(str(r["log"]) for r in bad[:3])
+            + ", ".join(str(r.get("log") or r.get("record") or r.get("run_id")) for r in bad[:3])
         )
         return 1
     return 0

@@ -106,6 +106,8 @@ def sweeps(p: Params, check_mode: bool) -> Result:
             project=p["project"],
             base_url=p["base_url"],
             compute_internet=p["compute_internet"],
+            allow_duplicate=p["allow_duplicate"],
+            job_limits=p["job_limits"],
         )
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
@@ -270,6 +272,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "project": {"type": "str"},
         "base_url": {"type": "str"},
         "compute_internet": {"type": "dict"},
+        "allow_duplicate": {"type": "bool", "default": False},
+        "job_limits": {"type": "dict"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
     "sweepops_env_local": {
