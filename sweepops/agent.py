@@ -137,8 +137,8 @@ class Agent:
             self._reserve = Reserve(self.sweep.path / "agents", self.identity["tag"])
             self._loop()
         except DiskFull as exc:
-            self.report.disk_full = str(exc)
-            self.say(f"{exc}; stopping this agent")
+            self.report.disk_full = exc.message
+            self.say(f"{exc.message}; stopping this agent ({exc.hint})")
         except OSError as exc:  # the log, the params file: the same full disk
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -335,14 +335,15 @@ class Agent:
             # then stop: the next run could not be recorded either.
             if self._reserve is None or not self._reserve.release():
                 raise DiskFull(
-                    f"{full}; run {claim.run_id} ended ({state}) but is not recorded: it "
-                    "stays running until its lease lapses, then it is run again",
+                    f"{full.message}; run {claim.run_id} ended ({state}) but is not recorded: "
+                    "it stays running until its lease lapses, then it is run again",
                     hint=full.hint,
                 ) from None
             self.sweep.finish(claim, state=state, exit_code=exit_code, summary=summary, extra=extra)
             self._count(state, claim, exit_code, started, summary, log_path)
             raise DiskFull(
-                f"{full} (run {claim.run_id} was recorded, {state}, with this agent's reserve)",
+                f"{full.message} (run {claim.run_id} was recorded, {state}, in this agent's "
+                "reserve)",
                 hint=full.hint,
             ) from None
         self._count(state, claim, exit_code, started, summary, log_path)

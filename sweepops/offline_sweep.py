@@ -76,8 +76,8 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
             tmp.unlink()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFull(
-                f"disk full: cannot write {path} ({exc.strerror}; "
-                f"{_free_space(path.parent)} free on the filesystem of {path.parent})",
+                f"disk full: cannot write {path} ({exc.strerror}, "
+                f"{_free_space(path.parent)} free there)",
                 hint="free space there (or raise the quota), then start an agent again: "
                 "runs already recorded are kept",
             ) from None

@@ -2,8 +2,8 @@
 
 Each start and each completion appends one line to $COUNT_LOG (O_APPEND, one write):
 ``start RUN ATTEMPT POINT`` / ``end RUN ATTEMPT POINT``. Flags: --x=... (the point),
---sleep=SECONDS, --sleep_first=SECONDS (attempt 1 only), --fill=1 (fill the sweep's disk with
-$SWEEPOPS_SWEEP_DIR/filler before ending, as a run writing big outputs would).
+--sleep=SECONDS, --sleep_first=SECONDS (attempt 1 only), --fill_on=X (when --x is X, fill the
+sweep's disk with $SWEEPOPS_SWEEP_DIR/filler before ending, as a run writing big outputs would).
 """
 
 import argparse
@@ -14,7 +14,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--x", default="")
 parser.add_argument("--sleep", type=float, default=0.0)
 parser.add_argument("--sleep_first", type=float, default=0.0)
-parser.add_argument("--fill", type=int, default=0)
+parser.add_argument("--fill_on", default=None)
 args, _ = parser.parse_known_args()
 run_id = os.environ["WANDB_RUN_ID"]
 attempt = os.environ.get("SWEEPOPS_ATTEMPT", "1")
@@ -30,7 +30,7 @@ def note(what: str) -> None:
 
 note("start")
 time.sleep(args.sleep + (args.sleep_first if attempt == "1" else 0.0))
-if args.fill:
+if args.fill_on is not None and args.fill_on == args.x:
     with open(os.path.join(os.environ["SWEEPOPS_SWEEP_DIR"], "filler"), "ab", buffering=0) as fh:
         try:
             while True:
