@@ -40,33 +40,40 @@ sweeps:
   description: Per sweep id, the number of runs in each state, and whether it is cancelled.
   returned: always
   type: dict
-jobs:
-  description: Per job or array task, its Slurm state (squeue, sacct).
+runs:
+  description: Per sweep id, C(lapsed) (running runs whose lease lapsed), C(waiting) (runs
+    waiting to be run again), C(unreadable) ({record path, why}) and C(loops) ({run id,
+    interrupted attempts} of runs interrupted again and again).
   returned: always
   type: dict
+jobs:
+  description: Per job or array task, its Slurm state (squeue, sacct); C(stale) on rows of
+    live states when the controller did not answer (accounting's last word).
+  returned: always
+  type: dict
+controller_down:
+  description: What squeue said when the Slurm controller did not answer, else null.
+  returned: always
+  type: str
 """
 
-import glob
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_slurm import SlurmError, cancel, job_states
+from ansible.module_utils.sweepops_slurm import SlurmError, cancel, job_states_checked
+from ansible.module_utils.sweepops_sweep_layout import report
 
 
-def sweep_progress(path: str) -> dict:
+def sweep_progress(path: str) -> tuple[dict, dict]:
+    """(runs per state with ``cancelled`` / ``missing``, and what status needs beyond the
+    counts: lapsed leases, runs waiting, unreadable records, requeue loops)."""
     counts: dict = {"cancelled": os.path.exists(os.path.join(path, "cancelled"))}
     if not os.path.isdir(path):
         counts["missing"] = True
-        return counts
-    for record in glob.glob(os.path.join(path, "runs", "*.json")):
-        try:
-            with open(record) as fh:
-                state = json.load(fh).get("state", "unknown")
-        except (OSError, ValueError):
-            continue
-        counts[state] = counts.get(state, 0) + 1
-    return counts
+        return counts, {}
+    found = report(path)
+    counts.update(found.pop("states"))
+    return counts, found
 
 
 def main() -> None:
@@ -91,7 +98,7 @@ def main() -> None:
             ]
             live = {
                 j: s
-                for j, s in job_states(p["job_ids"]).items()
+                for j, s in job_states_checked(p["job_ids"])[0].items()
                 if s.get("state") in ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING")
             }
             changed = bool(todo or live)
@@ -100,10 +107,14 @@ def main() -> None:
                     open(os.path.join(d, "cancelled"), "a").close()
                 if live:
                     cancel(p["job_ids"])
+        progress = {sid: sweep_progress(d) for sid, d in dirs.items()}
+        jobs, controller_down = job_states_checked(p["job_ids"])
         module.exit_json(
             changed=changed,
-            sweeps={sid: sweep_progress(d) for sid, d in dirs.items()},
-            jobs=job_states(p["job_ids"]),
+            sweeps={sid: counts for sid, (counts, _) in progress.items()},
+            runs={sid: found for sid, (_, found) in progress.items()},
+            jobs=jobs,
+            controller_down=controller_down,
         )
     except SlurmError as exc:
         module.fail_json(msg=str(exc))

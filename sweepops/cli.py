@@ -270,7 +270,8 @@ def _ask_clusters(
 def _job_summary(jobs: dict[str, dict[str, str]]) -> str:
     counts: dict[str, int] = {}
     for row in jobs.values():
-        counts[row.get("state", "?")] = counts.get(row.get("state", "?"), 0) + 1
+        state = row.get("state", "?") + (" (stale?)" if row.get("stale") else "")
+        counts[state] = counts.get(state, 0) + 1
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
 
 
@@ -278,11 +279,29 @@ def _progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> s
     left = "?" if c.get("left") is None else c["left"]
     return (
         f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
-        f"  running {c.get('running', 0)}  left {left}  {extra}"
+        f"  running {c.get('running', 0)}  left {left}"
+        + (f"  unreadable {c['unreadable']}" if c.get("unreadable") else "")
+        + f"  {extra}"
     )
 
 
+def _jobs_live(res: dict[str, Any], sweep_jobs: dict[str, str]) -> dict[str, bool | None]:
+    """Per sweep id (``sweep_jobs``: its job, as the ledger recorded): whether a task of its
+    job is still live in a cluster's status answer (None when the controller did not answer
+    and one may be)."""
+    from .slurm import FINAL_STATES, base_job_id
+
+    jobs = res.get("jobs") or {}
+    out: dict[str, bool | None] = {}
+    for sweep_id, job in sweep_jobs.items():
+        rows = [r for j, r in jobs.items() if base_job_id(j) == str(job)]
+        live = any(r.get("state") not in FINAL_STATES for r in rows)
+        out[sweep_id] = None if live and any(r.get("stale") for r in rows) else live
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    from . import stranded
     from .local import running_agents
     from .offline_sweep import OfflineSweep, parse_shard, progress_of
     from .wandb_results import wandb_sweeps
@@ -305,14 +324,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         for entry in local:
             sweep = OfflineSweep(entry["dir"])
             flag = "  CANCELLED" if sweep.cancelled else ""
-            agents = f"agents {len(running_agents(sweep))}{flag}"
-            print(_progress_line(entry["name"], entry["id"], sweep.progress(), agents))
+            alive = len(running_agents(sweep))
+            agents = f"agents {alive}{flag}"
+            found = sweep.report()
+            counts = progress_of(sweep.config, found.pop("states"), sweep.shard)
+            print(_progress_line(entry["name"], entry["id"], counts, agents))
+            how = f"sweepops agent {entry['dir']} --code-dir {args.root}"
+            if sweep.cancelled:  # its runs wait on purpose
+                found = {**found, "waiting": [], "lapsed": []}
+            for line in stranded.notes(found, live=alive > 0, how=how):
+                print(f"      {line}")
         submitted = ledger.submissions(args.root, deploy["deploy_id"])
         for host, res in sorted(_ask_clusters(args.root, deploy, "status", args.inventory).items()):
             print(f"  {host}")
             if res.get("failed"):
                 print(f"    unreachable or failed: {res.get('msg')}")
                 continue
+            warning = stranded.controller_warning(host, res.get("controller_down"))
+            if warning:
+                print(f"    {warning}")
+            jobs_live = _jobs_live(res, submitted.get(host, {}).get("jobs") or {})
             for entry in deploy["sweeps"]:
                 if entry["id"] in online and host not in handoff:
                     continue
@@ -324,6 +355,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                     entry["meta"]["config"], states, parse_shard(shard) if shard else None
                 )
                 print(_progress_line(entry["name"], entry["id"], counts, flag.strip()))
+                how = ledger.by_hand(
+                    host, entry["id"], {"deploy_id": deploy["deploy_id"], **submitted.get(host, {})}
+                )
+                found = (res.get("runs") or {}).get(entry["id"]) or {}
+                if flag:  # cancelled: its runs wait on purpose
+                    found = {**found, "waiting": [], "lapsed": []}
+                for line in stranded.notes(found, live=jobs_live.get(entry["id"], False), how=how):
+                    print(f"      {line}")
             print(f"    jobs: {_job_summary(res.get('jobs', {}))}")
         if online:
             _print_wandb_status(args.root, deploy, sorted(handoff))
