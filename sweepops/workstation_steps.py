@@ -15,6 +15,7 @@ message to show (and any result values to return with the failure).
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ def snapshot(p: Params, check_mode: bool) -> Result:
         "file_count": len(snap.files),
         "files_from": str(files_from),
         "deploy_id": deploy_id,
+        # names this run's .incoming-* directories on the clusters: two deploys of one id
+        # at once (two shells) never sync into the same one
+        "sync_id": f"{deploy_id}.{secrets.token_hex(3)}",
         "code_dir": str(code_dir),
         "agent_dir": str(agent_dir),
         "agent_src": str(agent_dir.parent),
