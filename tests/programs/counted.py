@@ -1,6 +1,7 @@
 """A test program that counts its executions in a log of its own, outside the sweep.
 
-Each start and each completion appends one line to $COUNT_LOG (O_APPEND, one write):
+Each start and each completion appends one line to $COUNT_LOG (default: count.log in the
+sweep directory) (O_APPEND, one write):
 ``start RUN ATTEMPT POINT`` / ``end RUN ATTEMPT POINT``. Flags: --x=... (the point),
 --sleep=SECONDS, --sleep_first=SECONDS (attempt 1 only), --fill_on=X (when --x is X, fill the
 sweep's disk with $SWEEPOPS_SWEEP_DIR/filler before ending, as a run writing big outputs would).
@@ -21,7 +22,10 @@ attempt = os.environ.get("SWEEPOPS_ATTEMPT", "1")
 
 
 def note(what: str) -> None:
-    fd = os.open(os.environ["COUNT_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    path = os.environ.get("COUNT_LOG") or os.path.join(
+        os.environ["SWEEPOPS_SWEEP_DIR"], "count.log"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, f"{what} {run_id} {attempt} {args.x}\n".encode())
     finally:
