@@ -179,8 +179,8 @@ def main() -> None:
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
     # the controller not answering is not "Slurm is not here" (nor "Slurm refuses")
-    result["controller_down"] = result["slurm_rc"] != 0 and controller_unreachable(
-        result["slurm_error"]
+    result["controller_down"] = result["slurm_rc"] == 124 or (
+        result["slurm_rc"] != 0 and controller_unreachable(result["slurm_error"])
     )
     result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
     if p["sbatch_test"] and result["slurm_rc"] == 0:

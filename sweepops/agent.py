@@ -152,7 +152,7 @@ class Agent:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._release_watch()
-            if getattr(self, "_reserve", None) is not None:
+            if self._reserve is not None:
                 self._reserve.release()
         if self._signal is not None:
             self.report.interrupted_by = self._signal
