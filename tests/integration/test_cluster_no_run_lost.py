@@ -122,6 +122,17 @@ def test_one_deploy_id_from_two_shells_submits_once(repo, cluster):
     # no .incoming-* left behind by the two syncs
     assert not list((cluster.cluster_lab / "code").glob(".incoming-*"))
     assert not list((cluster.cluster_lab / "agent").glob(".incoming-*"))
+    # A record truncated on the cluster after a fetch: results keep the good cached copy.
+    first = sweepops(repo, cluster, "results", "counted", "--json")
+    assert first.returncode == 0, first.stderr
+    assert sorted(r["state"] for r in json.loads(first.stdout)) == ["finished"] * 3
+    victim = next((cluster.cluster_lab / "sweeps" / sweep["id"] / "runs").glob("*.json"))
+    victim.write_text(victim.read_text()[:30])
+    second = sweepops(repo, cluster, "results", "counted", "--json")
+    assert second.returncode == 0, second.stderr
+    assert sorted(r["state"] for r in json.loads(second.stdout)) == ["finished"] * 3
+    assert f"{victim.name} cannot be read on the cluster" in second.stderr
+    assert "keeping the last good copy" in second.stderr
     # The same commit and experiment again, without an id: refused, naming the deploy.
     again = sweepops(repo, cluster, "deploy", "counted", "-e", f"clusters={cluster.name}")
     assert again.returncode != 0
@@ -205,3 +216,46 @@ def test_a_run_stranded_by_a_killed_job_is_named_and_finished_by_the_printed_com
     assert ends == Counter({"a": 1, "b": 1})  # none twice
     final = sweepops(repo, cluster, "status", "stranded")
     assert "STRANDED" not in final.stdout and "done 2" in final.stdout, final.stdout
+
+
+def _deploy_dirs(cluster: Cluster) -> set[str]:
+    deploys = cluster.cluster_lab / "deploys"
+    return {d.name for d in deploys.iterdir()} if deploys.is_dir() else set()
+
+
+def test_time_within_the_preemption_warning_is_refused_before_anything_is_made(repo, cluster):
+    add_experiment(repo, "counted", COUNTED)
+    before = _deploy_dirs(cluster)
+    proc = sweepops(
+        repo, cluster, "deploy", "counted", "-e", f"clusters={cluster.name}", "-e", "time=00:02:00"
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "time 00:02:00 (120 s) leaves 0 s" in out and "preempt_signal_seconds 120" in out
+    assert "nothing was created" in out
+    path = repo / ".sweepops" / "ledger.jsonl"
+    assert not path.exists() or not [r for r in ledger_lines(repo) if "sweeps" in r]
+    assert _deploy_dirs(cluster) == before  # nothing submitted
+
+
+def test_deploy_with_the_controller_stopped_says_so_and_submits_nothing(repo, cluster):
+    add_experiment(repo, "counted", COUNTED)
+    before = set(cluster.ssh("squeue --me -h -t all -o %A", check=False).stdout.split())
+    pid = _slurmctld_pid(cluster)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        proc = sweepops(repo, cluster, "deploy", "counted", "-e", f"clusters={cluster.name}")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "the Slurm controller (slurmctld) does not answer" in out, out[-3000:]
+    assert "is this the login host" not in out and "refuses" not in out
+    path = repo / ".sweepops" / "ledger.jsonl"
+    assert not path.exists() or not [r for r in ledger_lines(repo) if "sweeps" in r]
+    after = wait_for(
+        lambda: cluster.ssh("squeue --me -h -t all -o %A", check=False),
+        60,
+        "squeue to answer again",
+    )
+    assert set(after.stdout.split()) == before  # no job submitted
