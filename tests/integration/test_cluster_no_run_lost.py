@@ -250,7 +250,8 @@ def test_deploy_with_the_controller_stopped_says_so_and_submits_nothing(repo, cl
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "the Slurm controller (slurmctld) does not answer" in out, out[-3000:]
-    assert "is this the login host" not in out and "refuses" not in out
+    assert "is this the login host" not in out
+    assert "Slurm refuses" not in out and "would refuse" not in out
     path = repo / ".sweepops" / "ledger.jsonl"
     assert not path.exists() or not [r for r in ledger_lines(repo) if "sweeps" in r]
     after = wait_for(
