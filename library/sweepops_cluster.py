@@ -45,15 +45,25 @@ sweeps:
     C(failed_runs) (the last 20 failed runs, each with C(id), C(log) and C(why), one line).
   returned: always
   type: dict
-jobs:
-  description: Per job or array task, its Slurm state (squeue, sacct); a failed or pending
-    one also has C(why) (one line, with the last error line of its log) and C(log).
+runs:
+  description: Per sweep id, C(lapsed) (running runs whose lease lapsed), C(waiting) (runs
+    waiting to be run again), C(unreadable) ({record path, why}) and C(loops) ({run id,
+    interrupted attempts} of runs interrupted again and again).
   returned: always
   type: dict
+jobs:
+  description: Per job or array task, its Slurm state (squeue, sacct); a failed or pending
+    one also has C(why) (one line, with the last error line of its log) and C(log);
+    C(stale) on rows of live states when the controller did not answer (accounting's last
+    word).
+  returned: always
+  type: dict
+controller_down:
+  description: What squeue said when the Slurm controller did not answer, else null.
+  returned: always
+  type: str
 """
 
-import glob
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -65,7 +75,8 @@ from ansible.module_utils.sweepops_failures import (
     read_tail,
     run_reason,
 )
-from ansible.module_utils.sweepops_slurm import SlurmError, cancel, job_states
+from ansible.module_utils.sweepops_slurm import SlurmError, cancel, job_states_checked
+from ansible.module_utils.sweepops_sweep_layout import read_records, report
 
 #: Failed runs reported per sweep (the newest).
 MAX_FAILED_RUNS = 20
@@ -73,23 +84,20 @@ MAX_FAILED_RUNS = 20
 LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING")
 
 
-def sweep_progress(path: str) -> dict:
+def sweep_progress(path: str) -> tuple[dict, dict]:
+    """(runs per state with ``cancelled`` / ``missing``, and what status needs beyond the
+    counts: lapsed leases, runs waiting, unreadable records, requeue loops)."""
     counts: dict = {"cancelled": os.path.exists(os.path.join(path, "cancelled"))}
     if not os.path.isdir(path):
         counts["missing"] = True
-        return counts
-    failed = []
-    for record in glob.glob(os.path.join(path, "runs", "*.json")):
-        try:
-            with open(record) as fh:
-                rec = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        state = rec.get("state", "unknown")
-        counts[state] = counts.get(state, 0) + 1
-        if state in FAILED_RUN_STATES:
-            failed.append(rec)
-    failed.sort(key=lambda r: float(r.get("ended") or 0))
+        return counts, {}
+    records, unreadable = read_records(path)
+    found = report(path, records=(records, unreadable))
+    counts.update(found.pop("states"))
+    failed = sorted(
+        (r for r in records if r.get("state") in FAILED_RUN_STATES),
+        key=lambda r: float(r.get("ended") or 0),
+    )
     counts["failed_runs"] = [
         {
             "id": rec.get("id"),
@@ -98,7 +106,7 @@ def sweep_progress(path: str) -> dict:
         }
         for rec in failed[-MAX_FAILED_RUNS:]
     ]
-    return counts
+    return counts, found
 
 
 def explain_jobs(jobs: dict, lab_root: str, deploy_id: str) -> dict:
@@ -136,7 +144,9 @@ def main() -> None:
                 if os.path.isdir(d) and not os.path.exists(os.path.join(d, "cancelled"))
             ]
             live = {
-                j: s for j, s in job_states(p["job_ids"]).items() if s.get("state") in LIVE_STATES
+                j: s
+                for j, s in job_states_checked(p["job_ids"])[0].items()
+                if s.get("state") in LIVE_STATES
             }
             # A deploy whose jobs have all ended is over, not cancelled: mark nothing.
             todo = todo if live else []
@@ -146,10 +156,14 @@ def main() -> None:
                     open(os.path.join(d, "cancelled"), "a").close()
                 if live:
                     cancel(p["job_ids"])
+        progress = {sid: sweep_progress(d) for sid, d in dirs.items()}
+        jobs, controller_down = job_states_checked(p["job_ids"])
         module.exit_json(
             changed=changed,
-            sweeps={sid: sweep_progress(d) for sid, d in dirs.items()},
-            jobs=explain_jobs(job_states(p["job_ids"]), p["lab_root"], p["deploy_id"]),
+            sweeps={sid: counts for sid, (counts, _) in progress.items()},
+            runs={sid: found for sid, (_, found) in progress.items()},
+            jobs=explain_jobs(jobs, p["lab_root"], p["deploy_id"]),
+            controller_down=controller_down,
         )
     except SlurmError as exc:
         module.fail_json(msg=str(exc))

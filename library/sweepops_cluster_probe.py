@@ -101,6 +101,11 @@ slurm_error:
   description: sinfo's standard error, or why it could not run.
   returned: always
   type: str
+controller_down:
+  description: Whether sinfo or C(sbatch --test-only) failed because the Slurm controller
+    (slurmctld) did not answer.
+  returned: always
+  type: bool
 sbatch_test_rc:
   description: The exit status of C(sbatch --test-only) (0 when accepted; none when not tested;
     124 when it did not answer, 126/127 when it could not run).
@@ -143,6 +148,7 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sweepops_imagedigest import image_digest
 from ansible.module_utils.sweepops_manifest import describe_prefix
+from ansible.module_utils.sweepops_slurm import controller_unreachable
 from ansible.module_utils.sweepops_slurm_limits import (
     SINFO_FORMAT,
     partition_limits,
@@ -200,6 +206,10 @@ def main() -> None:
     result = {"changed": False, "env": {}, "image": {}, "trees": {}, "removed": []}
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
+    # the controller not answering is not "Slurm is not here" (nor "Slurm refuses")
+    result["controller_down"] = result["slurm_rc"] == 124 or (
+        result["slurm_rc"] != 0 and controller_unreachable(result["slurm_error"])
+    )
     result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
     result["resource_problems"] = (
         check_resources(p["sinfo"], p["resources"]) if result["slurm_rc"] == 0 else []
@@ -208,6 +218,7 @@ def main() -> None:
         rc, _, err = run([p["sbatch"], "--test-only", *p["sbatch_test"], "--wrap", "true"])
         result["sbatch_test_rc"] = rc
         result["sbatch_test_error"] = err if rc else ""
+        result["controller_down"] = bool(rc) and controller_unreachable(err)
     if p["env_path"]:
         path = os.path.normpath(os.path.expanduser(p["env_path"]))
         if not os.path.isabs(path):

@@ -53,6 +53,15 @@ options:
       (C(true), C(false), C(auto) = as provisioning recorded). With wandb, the hosts without
       get the hand-off (offline agent, C(sweepops sync)); listed in the record's C(handoff).
     type: dict
+  allow_duplicate:
+    description: Create a new deploy even when an earlier one of the same experiment file
+      at the same clean commit to the same clusters exists (it would run the grid again).
+    type: bool
+    default: false
+  job_limits:
+    description: Per Slurm cluster host, its C(time) and C(preempt_signal_seconds); a
+      combination that would interrupt and requeue every attempt is refused.
+    type: dict
 author: sweepops
 """
 

@@ -4,7 +4,9 @@ Same command macros, same child environment (WANDB_SWEEP_ID, WANDB_RUN_ID,
 WANDB_SWEEP_PARAM_PATH, WANDB_DIR, ...) with WANDB_MODE=offline, so an unchanged wandb program
 works. What it does differently, on purpose:
 
-- it exits when the sweep has nothing left (it never idles holding an allocation);
+- it exits when the sweep has nothing left; while runs still run elsewhere, one agent of the
+  sweep (the one holding ``agents/watch.lock``) stays and re-runs any whose lease lapses, so
+  an agent killed near the end of a sweep does not strand its run;
 - its exit status tells the truth: 0 only if every run it ran succeeded;
 - after ``max_consecutive_failures`` failed runs in a row it stops with EXIT_FLAPPING;
 - SIGTERM/SIGINT/SIGUSR1 (Slurm preemption, scancel, Ctrl-C) are forwarded to the run's process
@@ -14,7 +16,10 @@ works. What it does differently, on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
+import fcntl
 import os
 import signal
 import subprocess
@@ -35,6 +40,7 @@ from .offline_sweep import (
     PREEMPTED,
     STOPPED,
     Claim,
+    DiskFull,
     OfflineSweep,
     agent_identity,
     write_params_file,
@@ -44,6 +50,10 @@ EXIT_OK = 0
 EXIT_RUNS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FLAPPING = 3
+EXIT_DISK_FULL = 4
+#: Bytes each agent keeps in reserve (``agents/.reserve-*``) on the sweep's disk: given back
+#: when the disk is full, so that the run that just ended can still be recorded.
+RESERVE_BYTES = 256 * 1024
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 _PR_SET_PDEATHSIG = 1
@@ -78,11 +88,14 @@ class AgentReport:
     stopped: int = 0
     interrupted_by: int | None = None
     gave_up: bool = False
+    disk_full: str | None = None
 
     @property
     def exit_code(self) -> int:
         if self.interrupted_by is not None:
             return 128 + self.interrupted_by
+        if self.disk_full is not None:
+            return EXIT_DISK_FULL
         if self.gave_up:
             return EXIT_FLAPPING
         return EXIT_RUNS_FAILED if self.failed else EXIT_OK
@@ -120,33 +133,27 @@ class Agent:
     # ------------------------------------------------------------------ main loop
     def run(self) -> AgentReport:
         previous = self._install_signal_handlers()
-        consecutive_failures = 0
-        done = 0
         try:
-            while self._signal is None:
-                if self.opts.count is not None and done >= self.opts.count:
-                    self.say(f"ran --count {self.opts.count} runs; exiting")
-                    break
-                claim = self.sweep.claim(self.identity, lease_seconds=self.opts.lease_seconds)
-                if claim is None:
-                    self.say("sweep has nothing left to run; exiting")
-                    break
-                state = self._run_one(claim)
-                done += 1
-                if state == FAILED:
-                    consecutive_failures += 1
-                    if consecutive_failures >= self.opts.max_consecutive_failures:
-                        self.report.gave_up = True
-                        self.say(
-                            f"{consecutive_failures} runs failed in a row; stopping this agent "
-                            "(see the run logs above; --max-consecutive-failures allows more)"
-                        )
-                        break
-                elif state != PREEMPTED:
-                    consecutive_failures = 0
+            self._reserve = Reserve(self.sweep.path / "agents", self.identity["tag"])
+            self._loop()
+        except DiskFull as exc:
+            self.report.disk_full = exc.message
+            self.say(f"{exc.message}; stopping this agent ({exc.hint})")
+        except OSError as exc:  # the log, the params file: the same full disk
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = exc.filename or self.sweep.path
+            self.report.disk_full = f"disk full: cannot write {where} ({exc.strerror})"
+            self.say(
+                f"{self.report.disk_full}; stopping this agent (free space, then start "
+                "an agent again: runs already recorded are kept)"
+            )
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._release_watch()
+            if self._reserve is not None:
+                self._reserve.release()
         if self._signal is not None:
             self.report.interrupted_by = self._signal
             self.say(f"interrupted by {signal.Signals(self._signal).name}; run requeued")
@@ -155,6 +162,91 @@ class Agent:
             f"{self.report.stopped} stopped early; exit {self.report.exit_code}"
         )
         return self.report
+
+    # ------------------------------------------------------------------ end of the sweep
+    _watch: Any = None
+    _reserve: Reserve | None = None
+
+    def _take_watch(self) -> bool:
+        """Become the sweep's watcher (``agents/watch.lock``, a POSIX lock: one per sweep,
+        released when this agent ends however it ends); True if it is this agent."""
+        if self._watch is not None:
+            return True
+        fh = open(self.sweep.path / "agents" / "watch.lock", "a+")  # noqa: SIM115 - held
+        try:
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self._watch = fh
+        return True
+
+    def _release_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()  # closing drops the lock
+            self._watch = None
+
+    def _wait_for_leases(self, wait: float, backoff: float) -> bool:
+        """Nothing to hand out, but runs still run elsewhere: one agent stays to re-run any
+        whose agent dies (its lease lapses). True to claim again, False to exit."""
+        if not self._take_watch():
+            self.say(
+                "sweep has nothing left to hand out; another agent watches the runs "
+                "still running; exiting"
+            )
+            return False
+        if not self._watching:
+            self.say(
+                "sweep has nothing left to hand out, but runs still run elsewhere: waiting "
+                "until they end, to re-run any whose agent dies (its lease lapses)"
+            )
+            self._watching = True
+        deadline = time.monotonic() + min(wait + 0.2, backoff)
+        while self._signal is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self._signal is None
+
+    _watching = False
+
+    def _loop(self) -> None:
+        consecutive_failures = 0
+        done = 0
+        backoff = 1.0
+        said: set[str] = set()
+        while self._signal is None:
+            if self.opts.count is not None and done >= self.opts.count:
+                self.say(f"ran --count {self.opts.count} runs; exiting")
+                break
+            claim = self.sweep.claim(self.identity, lease_seconds=self.opts.lease_seconds)
+            for note in self.sweep.notes:
+                if note not in said:
+                    said.add(note)
+                    self.say(note)
+            if claim is None:
+                wait = self.sweep.lease_wait
+                if wait is None or self.sweep.cancelled:
+                    self.say("sweep has nothing left to run; exiting")
+                    break
+                if not self._wait_for_leases(wait, backoff):
+                    break
+                backoff = min(backoff * 2, max(1.0, self.opts.lease_seconds / 2))
+                continue
+            backoff = 1.0
+            self._watching = False
+            self._release_watch()
+            state = self._run_one(claim)
+            done += 1
+            if state == FAILED:
+                consecutive_failures += 1
+                if consecutive_failures >= self.opts.max_consecutive_failures:
+                    self.report.gave_up = True
+                    self.say(
+                        f"{consecutive_failures} runs failed in a row; stopping this agent "
+                        "(see the run logs above; --max-consecutive-failures allows more)"
+                    )
+                    break
+            elif state != PREEMPTED:
+                consecutive_failures = 0
 
     # ------------------------------------------------------------------ one run
     def _child_env(self, claim: Claim, params_path: Path) -> dict[str, str]:
@@ -238,7 +330,37 @@ class Agent:
             state = FINISHED
         else:
             state = FAILED
-        self.sweep.finish(claim, state=state, exit_code=exit_code, summary=summary, extra=extra)
+        try:
+            self.sweep.finish(claim, state=state, exit_code=exit_code, summary=summary, extra=extra)
+        except DiskFull as full:
+            # Give back this agent's reserve so that the run that just ended is recorded,
+            # then stop: the next run could not be recorded either.
+            if self._reserve is None or not self._reserve.release():
+                raise DiskFull(
+                    f"{full.message}; run {claim.run_id} ended ({state}) but is not recorded: "
+                    "it stays running until its lease lapses, then it is run again",
+                    hint=full.hint,
+                ) from None
+            self.sweep.finish(claim, state=state, exit_code=exit_code, summary=summary, extra=extra)
+            self._count(state, claim, exit_code, started, summary, log_path)
+            raise DiskFull(
+                f"{full.message} (run {claim.run_id} was recorded, {state}, in this agent's "
+                "reserve)",
+                hint=full.hint,
+            ) from None
+        self._count(state, claim, exit_code, started, summary, log_path)
+        return state
+
+    def _count(
+        self,
+        state: str,
+        claim: Claim,
+        exit_code: int | None,
+        started: float,
+        summary: dict[str, Any],
+        log_path: Path,
+    ) -> None:
+        config = self.sweep.config
         elapsed = time.time() - started
         metric = (config.get("metric") or {}).get("name")
         shown_metric = f" {metric}={summary.get(metric)}" if metric and metric in summary else ""
@@ -250,7 +372,6 @@ class Agent:
             self.report.stopped += 1
         elif state == FINISHED:
             self.report.finished += 1
-        return state
 
     def _supervise(self, claim: Claim, child: subprocess.Popen[bytes]) -> bool:
         """Wait for the child; returns True if early_terminate stopped it.
@@ -312,6 +433,55 @@ class Agent:
 def run_workdir(code_dir: Path, meta: dict[str, Any]) -> Path:
     """Where a sweep's runs start: its ``workdir`` (sweepops.program) inside the code."""
     return Path(code_dir) / str(meta.get("workdir") or "")
+
+
+class Reserve:
+    """A few hundred KiB this agent holds on the sweep's disk (``agents/.reserve-TAG``,
+    POSIX-locked while the agent lives) and gives back when the disk is full. Reserves of
+    agents that died (their lock is free) are removed by the next agent that starts."""
+
+    def __init__(self, agents_dir: Path, tag: str, size: int = RESERVE_BYTES):
+        self.path = agents_dir / f".reserve-{tag}"
+        for stale in agents_dir.glob(".reserve-*"):
+            _remove_if_unlocked(stale)
+        self._fh: Any = None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fh = os.fdopen(fd, "r+b")
+            fcntl.lockf(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            self.release()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(
+                    f"disk full: no room for a run's record in {agents_dir.parent} "
+                    f"({exc.strerror})",
+                    hint="free space there (or raise the quota), then start an agent again: "
+                    "runs already recorded are kept",
+                ) from None
+            raise
+
+    def release(self) -> bool:
+        """Give the space back; True if there was any to give."""
+        if self._fh is None:
+            return False
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self._fh.close()
+        self._fh = None
+        return True
+
+
+def _remove_if_unlocked(path: Path) -> None:
+    try:
+        with open(path, "r+b") as fh:
+            try:
+                fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # its agent is alive
+            path.unlink()
+    except OSError:
+        pass
 
 
 def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:

@@ -12,6 +12,8 @@ RSS, exit code, requeue count and GPU-hours.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class HostFetch:
     acct: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
     acct_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -241,8 +244,51 @@ def fetch(
             stats = (runner.stats or {}).get("dark", {}) or (runner.stats or {}).get("failures", {})
             if host in stats:
                 got.error = got.error or "unreachable or failed (see ansible output)"
+        got.warnings += keep_good_copies(Path(want[host]["dest"]), got.transferred)
     bar.close()
     return results
+
+
+#: Where rsync puts the cached copies a fetch replaces (``--backup-dir``, under the cache).
+PREVIOUS = ".previous"
+
+
+def keep_good_copies(dest: Path, transferred: list[str]) -> list[str]:
+    """After a fetch into ``dest``: a run record that arrived unreadable (truncated on the
+    cluster) is replaced by the copy it overwrote when that one was good (rsync kept it in
+    ``dest/.previous``). Returns one warning per unreadable record; ``.previous`` goes."""
+    from .sweep_layout import read_record
+
+    warnings = []
+    previous = dest / PREVIOUS
+    for name in transferred:
+        if not name.endswith(".json") or "/runs/" not in name:
+            continue
+        path = dest / name
+        try:
+            read_record(str(path))
+            continue
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            why = str(exc)
+        old = previous / name
+        try:
+            read_record(str(old))
+        except (OSError, ValueError):
+            warnings.append(
+                f"{dest.name}: run record {name} cannot be read on the cluster ({why}) and "
+                "no good copy was fetched before: it is shown as unreadable"
+            )
+            continue
+        os.replace(old, path)
+        warnings.append(
+            f"{dest.name}: run record {name} cannot be read on the cluster ({why}); "
+            "keeping the last good copy fetched before"
+        )
+    if previous.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+    return warnings
 
 
 # ---------------------------------------------------------------------- rows
@@ -315,6 +361,7 @@ def fetch_warnings(fetched: dict[str, HostFetch]) -> list[str]:
     """One line per cluster that could not be fetched from (its cached rows are shown)."""
     out = []
     for host, got in sorted(fetched.items()):
+        out.extend(got.warnings)
         if got.error:
             out.append(f"{host}: could not fetch ({got.error}); showing its cached runs")
         elif got.acct_error:

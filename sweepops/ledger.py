@@ -2,14 +2,25 @@
 
 It answers "which sweeps belong to this experiment, from which deploy, at which commit" for
 results, status, cancel and (later) reproduce.
+
+Appends are one ``write`` of a whole line to a file opened with ``O_APPEND``, under an
+exclusive lock on the ledger, so that two shells never interleave their lines; a line torn by
+a crash (the usual bad line: the last one, without its newline) is skipped with a warning
+naming the file and the line, and the next append starts on a line of its own. A step that
+must look something up and then append (is this deploy id known? record it) holds
+:func:`transaction` around both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import os
 import secrets
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +34,80 @@ def ledger_path(root: Path) -> Path:
     return root / ".sweepops" / "ledger.jsonl"
 
 
+@contextlib.contextmanager
+def transaction(root: Path) -> Iterator[None]:
+    """Hold the ledger's transaction lock (``.sweepops/ledger.lock``): a look-up and the
+    append that depends on it are then one step for every process of this workstation."""
+    path = ledger_path(root).with_name("ledger.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def append(root: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` as one line, atomically (one write, O_APPEND, under a lock)."""
     path = ledger_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.write(line)
-        fh.flush()
+    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size:
+            # A torn last line (no newline): start ours on a line of its own.
+            with open(path, "rb") as tail:
+                tail.seek(size - 1)
+                if tail.read(1) != b"\n":
+                    line = b"\n" + line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+#: Warnings about bad lines already given by this process (each is said once).
+_warned: set[str] = set()
+
+
+def parse_lines(text: str, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of a ledger's text and one warning per line that is not a JSON object."""
+    out: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            torn = number == len(lines) and not text.endswith("\n")
+            why = "torn (a write interrupted)" if torn else f"not JSON ({exc.msg})"
+            warnings.append(f"{where} line {number} is {why}; skipped ({len(line)} bytes)")
+            continue
+        if not isinstance(rec, dict):
+            warnings.append(f"{where} line {number} is not a JSON object; skipped")
+            continue
+        out.append(rec)
+    return out, warnings
 
 
 def records(root: Path) -> list[dict[str, Any]]:
     path = ledger_path(root)
-    if not path.exists():
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            out.append(json.loads(line))
+    out, warnings = parse_lines(text, str(path))
+    for warning in warnings:
+        if warning not in _warned:
+            _warned.add(warning)
+            print(f"sweepops: warning: {warning}", file=sys.stderr)
     return out
 
 
@@ -56,6 +122,41 @@ def deploys_of(root: Path, experiment: Path) -> list[dict[str, Any]]:
     """Deploys of ``experiment`` (an absolute path), oldest first."""
     key = str(experiment.resolve())
     return [r for r in records(root) if r.get("experiment_path") == key]
+
+
+#: What sweepops itself writes into the repository: not code, never "dirty".
+NOT_CODE = ("journal/", ".sweepops/")
+
+
+def code_files(paths: list[str] | tuple[str, ...]) -> list[str]:
+    """``paths`` without the journal and sweepops' own state."""
+    return [p for p in paths if not str(p).startswith(NOT_CODE)]
+
+
+def same_deploy(
+    root: Path,
+    *,
+    experiment_path: str,
+    experiment_sha256: str,
+    commit: str | None,
+    clusters: list[str],
+) -> dict[str, Any] | None:
+    """The latest earlier deploy of the same experiment file (same content), at the same
+    commit, from a clean tree, to the same clusters: a second one would run the same grid
+    again. None when there is none (or the tree is dirty: then the code differs anyway)."""
+    found = None
+    for rec in records(root):
+        if (
+            "event" not in rec
+            and rec.get("experiment_path") == experiment_path
+            and rec.get("experiment_sha256") == experiment_sha256
+            and commit is not None
+            and rec.get("commit") == commit
+            and not code_files(rec.get("dirty_files") or [])
+            and sorted(rec.get("clusters") or []) == sorted(clusters)
+        ):
+            found = rec
+    return found
 
 
 def submissions(root: Path, deploy_id: str) -> dict[str, dict[str, Any]]:
@@ -88,20 +189,35 @@ def unknown_host_message(host: str) -> str:
 
 def record_submission(root: Path, deploy_id: str, clusters: dict[str, dict[str, Any]]) -> bool:
     """Append what the deploy submitted on each cluster; False if already recorded as such."""
-    known = submissions(root, deploy_id)
-    if all(known.get(host) == info for host, info in clusters.items()):
-        return False
-    append(root, {"event": "submitted", "deploy_id": deploy_id, "clusters": clusters})
-    return True
+    with transaction(root):
+        known = submissions(root, deploy_id)
+        if all(known.get(host) == info for host, info in clusters.items()):
+            return False
+        append(root, {"event": "submitted", "deploy_id": deploy_id, "clusters": clusters})
+        return True
+
+
+def ssh_target(host: str, info: dict[str, Any]) -> str:
+    """``ssh [-p PORT] USER@LOGIN`` of a submission, as the deploy connected."""
+    login = info.get("login") or host
+    user = info.get("user")
+    port = str(info.get("port") or "")
+    target = f"{user}@{login}" if user else login
+    return f"ssh -p {port} {target}" if port and port != "22" else f"ssh {target}"
 
 
 def agent_command(sweep_id: str, info: dict[str, Any]) -> str:
-    """The shell command that runs one agent of a sweep by hand on the cluster."""
-    python = f"{info['env_prefix']}/bin/python" if info.get("env_prefix") else "python3"
-    return (
-        f"cd {info['snapshot_dir']} && PYTHONPATH={info['agent_dir']} {python} -m sweepops agent "
-        f"{info['lab_root']}/sweeps/{sweep_id} --code-dir {info['snapshot_dir']}"
-    )
+    """The shell command that runs one agent of a sweep by hand on the cluster: the job's own
+    batch script (``LAB/deploys/ID/SWEEP.sbatch``), run with bash outside Slurm, so the agent
+    starts exactly as in the job (modules, env on PATH, the same python, container, shard,
+    lease and failure limits)."""
+    deploy_dir = info.get("deploy_dir") or f"{info['lab_root']}/deploys/{info['deploy_id']}"
+    return f"bash {deploy_dir}/{sweep_id}.sbatch"
+
+
+def by_hand(host: str, sweep_id: str, info: dict[str, Any]) -> str:
+    """The whole by-hand line: ssh to the login as the deploy did, run the job's command."""
+    return f"{ssh_target(host, info)} '{agent_command(sweep_id, info)}'"
 
 
 def summary(deploy: dict[str, Any], clusters: dict[str, dict[str, Any]]) -> list[str]:
@@ -116,6 +232,7 @@ def summary(deploy: dict[str, Any], clusters: dict[str, dict[str, Any]]) -> list
             job = (info.get("jobs") or {}).get(sweep["id"], "-")
             lines.append(f"  {host}: job {job}, {sweep['agents']} agents")
             lines.append(
-                f"    by hand: ssh {info.get('login') or host} '{agent_command(sweep['id'], info)}'"
+                "    by hand: "
+                + by_hand(host, sweep["id"], {"deploy_id": deploy["deploy_id"], **info})
             )
     return lines

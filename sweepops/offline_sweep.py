@@ -22,6 +22,7 @@ run again with the same parameters; nothing is dropped.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -60,10 +61,35 @@ def new_id(length: int = 8) -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
+class DiskFull(SweepopsError):
+    """A sweep file could not be written: its disk (or quota) is full. Nothing half-written
+    is left behind: the file keeps its previous content."""
+
+
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(
+                f"disk full: cannot write {path} ({exc.strerror}, "
+                f"{_free_space(path.parent)} free there)",
+                hint="free space there (or raise the quota), then start an agent again: "
+                "runs already recorded are kept",
+            ) from None
+        raise
+
+
+def _free_space(path: Path) -> str:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return "?"
+    return f"{st.f_bavail * st.f_frsize // 1024} KiB"
 
 
 def sweep_meta(
@@ -107,6 +133,10 @@ class OfflineSweep:
         self.shard = shard if shard and shard[1] > 1 else None
         self._meta: dict[str, Any] | None = None
         self._others: list[Any] | None = None
+        #: After a claim that handed out nothing: seconds until a running run's lease can
+        #: lapse (None: nothing is running), and what was held back and why.
+        self.lease_wait: float | None = None
+        self.notes: list[str] = []
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -183,15 +213,34 @@ class OfflineSweep:
         return dict(json.loads(self.run_path(run_id).read_text()))
 
     def runs(self) -> list[dict[str, Any]]:
-        """All run records, oldest first."""
-        records = []
-        for p in self.runs_dir.glob("*.json"):
-            try:
-                records.append(json.loads(p.read_text()))
-            except (FileNotFoundError, json.JSONDecodeError):
-                continue  # a record being replaced this instant; atomic writes make this rare
+        """All readable run records, oldest first (see :meth:`unreadable` for the others)."""
+        return self._read_runs()[0]
+
+    def unreadable(self) -> dict[str, str]:
+        """{path: why} of the run records that cannot be read (truncated, not JSON)."""
+        return self._read_runs()[1]
+
+    def _read_runs(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        records, unreadable = sweep_layout.read_records(str(self.path))
         records.sort(key=lambda r: (r.get("created", 0), r["id"]))
-        return records
+        return records, unreadable
+
+    def _stand_ins(self, unreadable: dict[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """What is known of runs whose records cannot be read: (records with the parameters
+        from ``params/RUN.yaml``, shown to the engine as taken so that their points are not
+        handed out again in silence; the run ids whose parameters are unknown too)."""
+        known: list[dict[str, Any]] = []
+        unknown: list[str] = []
+        for path in sorted(unreadable):
+            run_id = Path(path).name[: -len(".json")]
+            try:
+                params = yaml.safe_load((self.path / "params" / f"{run_id}.yaml").read_text())
+                params.pop("wandb_version", None)
+            except (OSError, yaml.YAMLError, AttributeError):
+                unknown.append(run_id)
+                continue
+            known.append({"id": run_id, "state": sweep_layout.UNREADABLE, "params": params})
+        return known, unknown
 
     def write_run(self, record: dict[str, Any]) -> None:
         _write_json_atomic(self.run_path(record["id"]), record)
@@ -204,29 +253,34 @@ class OfflineSweep:
         except FileNotFoundError:
             hb.touch()
 
+    def _lease_left(self, record: dict[str, Any], now: float) -> float:
+        return sweep_layout.lease_left(str(self.path), record, now)
+
     def _lease_expired(self, record: dict[str, Any], now: float) -> bool:
-        try:
-            last = self.heartbeat_path(record["id"]).stat().st_mtime
-        except FileNotFoundError:
-            last = record.get("started", 0.0)
-        return now - last > float(record.get("lease_seconds", DEFAULT_LEASE_SECONDS))
+        return self._lease_left(record, now) < 0
 
     # ------------------------------------------------------------------ claiming
     def claim(
         self, agent: dict[str, Any], *, lease_seconds: float = DEFAULT_LEASE_SECONDS
     ) -> Claim | None:
-        """Take the next run for ``agent``, or None when the sweep has nothing left.
+        """Take the next run for ``agent``, or None when nothing can be handed out now.
 
         Under the lock: runs whose lease expired become ``lost``; a ``preempted`` or ``lost``
         run is handed out again first (same id, same parameters, next attempt); otherwise
         wandb's engine proposes the next point, honouring ``run_cap``.
+
+        After a None, :attr:`lease_wait` is the seconds until the lease of a run still
+        running elsewhere can lapse (None when no run is running: the sweep is done), and
+        :attr:`notes` says what was not handed out and why (unreadable records).
         """
+        self.lease_wait = None
+        self.notes = []
         if self.cancelled:
             return None
         _warm_engine(self.config)  # heavy first imports happen outside the lock
         with self.locked():
             now = time.time()
-            records = self.runs()
+            records, unreadable = self._read_runs()
             for rec in records:
                 if rec["state"] == RUNNING and self._lease_expired(rec, now):
                     rec["state"] = LOST
@@ -239,8 +293,26 @@ class OfflineSweep:
                 rec = requeued[0]
                 rec["attempt"] = int(rec.get("attempt", 1)) + 1
             else:
-                params = self._propose(records)
+                stand_ins, unknown = self._stand_ins(unreadable)
+                for r in stand_ins:
+                    path = str(self.run_path(r["id"]))
+                    self.notes.append(
+                        f"{path} cannot be read ({unreadable[path]}): its point is not run "
+                        "again; delete the file to have it re-run"
+                    )
+                if unknown:
+                    self.notes.append(
+                        "cannot tell which points "
+                        + ", ".join(str(self.run_path(u)) for u in unknown)
+                        + " ran (unreadable, no params file): no new point is handed out "
+                        "until they are repaired or deleted"
+                    )
+                    params = None
+                else:
+                    params = self._propose(records + stand_ins)
                 if params is None:
+                    running = [self._lease_left(r, now) for r in records if r["state"] == RUNNING]
+                    self.lease_wait = max(0.0, min(running)) if running else None
                     return None
                 rec = {"id": self._fresh_run_id(), "params": params, "attempt": 1, "created": now}
             rec.update(
@@ -355,10 +427,12 @@ class OfflineSweep:
     # ------------------------------------------------------------------ progress
     def progress(self) -> dict[str, int | None]:
         """Counts by state plus ``left`` (None when the sweep is unbounded)."""
-        states: dict[str, int] = {}
-        for r in self.runs():
-            states[r["state"]] = states.get(r["state"], 0) + 1
-        return progress_of(self.config, states, self.shard)
+        return progress_of(self.config, self.report()["states"], self.shard)
+
+    def report(self) -> dict[str, Any]:
+        """States, lapsed leases, runs waiting, unreadable records, requeue loops
+        (:func:`sweepops.sweep_layout.report`)."""
+        return sweep_layout.report(str(self.path))
 
 
 Shard = tuple[int, int]
@@ -444,6 +518,7 @@ _STATE_FOR_ENGINE = {
     FAILED: "failed",
     PREEMPTED: "preempted",
     LOST: "crashed",
+    sweep_layout.UNREADABLE: "running",  # its point is taken: never proposed again in silence
 }
 
 

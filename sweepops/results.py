@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from . import sweep_layout
 from .offline_sweep import OfflineSweep
 
 _TRIAL_TAG = re.compile(r"trial\d+")
@@ -101,8 +102,8 @@ def read_sweep_rows(
     """(sweep.json, one row per run record) of a sweep directory, unsorted.
 
     Each record is parsed and reduced to its row at once, so a run's history (the bulk of
-    the bytes) is never held for all runs together. Records being replaced this instant
-    are skipped, as in :meth:`OfflineSweep.runs`."""
+    the bytes) is never held for all runs together. A record that cannot be read is not
+    dropped: its row has state ``unreadable`` and the ``record`` path."""
     meta = OfflineSweep(sweep_dir).meta
     rows = []
     with os.scandir(Path(sweep_dir) / "runs") as entries:
@@ -111,9 +112,14 @@ def read_sweep_rows(
             if not name.endswith(".json") or name.startswith("."):
                 continue
             try:
-                with open(entry.path, "rb") as fh:
-                    rec = json.load(fh)
-            except (FileNotFoundError, json.JSONDecodeError):
+                rec = sweep_layout.read_record(entry.path)
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                stand_in = {"id": name[: -len(".json")], "state": sweep_layout.UNREADABLE}
+                row = row_of(meta, {**stand_in, "params": {}}, history=history)
+                row.update(record=entry.path, error=str(exc))
+                rows.append(row)
                 continue
             rows.append(row_of(meta, rec, history=history))
     return meta, rows

@@ -19,12 +19,14 @@ left ``squeue`` (``MinJobAge``) cannot be found and are submitted again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +226,34 @@ def validate_script(script: Path, *, sbatch: str = "sbatch", run: Runner = subpr
     return (proc.stderr or proc.stdout).strip()
 
 
+#: What Slurm's clients say when the controller (slurmctld) does not answer.
+_UNREACHABLE = (
+    "unable to contact slurm controller",
+    "socket timed out on send/recv",
+    "zero bytes were transmitted or received",
+    "connection refused",
+    "slurm_persist_conn_open",
+)
+
+
+def controller_unreachable(message: str) -> bool:
+    """Whether a Slurm client's error says the controller could not be reached (rather than
+    that it refused the request)."""
+    low = message.lower()
+    return any(needle in low for needle in _UNREACHABLE)
+
+
 def _sbatch_error(script: Path, proc: subprocess.CompletedProcess[str], what: str) -> SlurmError:
     err = (proc.stderr or proc.stdout or "").strip()
+    if controller_unreachable(err):
+        return SlurmError(
+            f"the Slurm controller did not answer (exit {proc.returncode}): {err}; "
+            "nothing was submitted",
+            where=str(script),
+            hint="slurmctld is down or unreachable from the login node (`scontrol ping` "
+            "says which); deploy again with the same -e deploy_id=... once it answers",
+            stderr=err,
+        )
     return SlurmError(
         f"{what} (exit {proc.returncode}): {err or 'no message'}",
         where=str(script),
@@ -273,9 +301,41 @@ def submit_once(
     done = read_submitted(record_dir, sweep_id)
     if done is not None and done.get("job_id"):
         return str(done["job_id"]), False
+    record_dir.mkdir(parents=True, exist_ok=True)
+    # Two deploys of one id at once (two shells): the first holds the sweep's lock from its
+    # look-up to its record; the second then finds that record and submits nothing.
+    with _locked(record_dir / f"{sweep_id}.lock"):
+        return _submit_once_locked(
+            script, record_dir, deploy_id, sweep_id, sbatch=sbatch, run=run, validate=validate
+        )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive POSIX record lock on ``path`` (fcntl locks work over NFS too)."""
+    with open(path, "a+") as fh:
+        fcntl.lockf(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fh, fcntl.LOCK_UN)
+
+
+def _submit_once_locked(
+    script: Path,
+    record_dir: Path,
+    deploy_id: str,
+    sweep_id: str,
+    *,
+    sbatch: str,
+    run: Runner,
+    validate: bool,
+) -> tuple[str, bool]:
+    done = read_submitted(record_dir, sweep_id)
+    if done is not None and done.get("job_id"):
+        return str(done["job_id"]), False
     comment = job_comment(deploy_id, sweep_id)
     digest = sha256_of(script)
-    record_dir.mkdir(parents=True, exist_ok=True)
     intent = _read_json(intent_path(record_dir, sweep_id))
     if intent is not None:
         found = find_job_by_comment(comment, since=float(intent.get("time", 0)) or None, run=run)
@@ -374,13 +434,27 @@ def job_states(
     times and the jobs squeue has forgotten. A row from squeue that is still live wins over
     sacct's (accounting lags); for ended jobs sacct's row (with the exit code) wins.
     """
+    return job_states_checked(job_ids, run=run)[0]
+
+
+def job_states_checked(
+    job_ids: Iterable[str], *, run: Runner = subprocess.run
+) -> tuple[dict[str, dict[str, str]], str | None]:
+    """:func:`job_states`, and what squeue said when the controller did not answer (None
+    when it did). Without the controller the states are accounting's last word, which may be
+    stale (a job shown RUNNING may have ended): each such row gets ``stale: "1"``."""
     ids = sorted({str(j) for j in job_ids if str(j).strip()})
     if not ids:
-        return {}
+        return {}, None
     joined = ",".join(ids)
     states: dict[str, dict[str, str]] = {}
     proc = _run(run, ["squeue", "-h", "-t", "all", "-j", joined, "-o", "%i|%T|%r|%N"])
     live = parse_squeue(proc.stdout) if proc.returncode == 0 else {}
+    down = None
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout or "").strip()
+        if controller_unreachable(err):
+            down = err or f"squeue exit {proc.returncode}"
     proc = _run(
         run,
         [
@@ -400,7 +474,11 @@ def job_states(
     for job, row in live.items():
         if job not in states or row["state"] not in FINAL_STATES:
             states[job] = {**states.get(job, {}), **row}
-    return states
+    if down is not None:
+        for row in states.values():
+            if row.get("state") not in FINAL_STATES:
+                row["stale"] = "1"
+    return states, down
 
 
 def cancel(

@@ -69,6 +69,10 @@ def place(base: str, key: str, incoming: str) -> bool:
     """Rename ``incoming`` to ``base/key`` and record it as LATEST; False if already there."""
     final = os.path.join(base, key)
     if os.path.isdir(final):
+        # another sync of the same snapshot got there first (two deploys at once): theirs
+        # stays, this sync's copy goes
+        if os.path.isdir(incoming):
+            remove_tree(incoming)
         return False
     try:
         os.rename(incoming, final)
@@ -79,6 +83,26 @@ def place(base: str, key: str, incoming: str) -> bool:
         remove_tree(incoming)
     write_latest(base, key)
     return True
+
+
+#: rsync takes at most 20 --link-dest directories.
+MAX_LINK_DESTS = 19
+
+
+def link_dests(base: str, candidates: list[str]) -> list[str]:
+    """The snapshots among ``candidates`` (best first) that exist under ``base``: rsync's
+    hard-link sources. Only existing ones are passed, so that rsync prints no "--link-dest
+    arg does not exist" line per missing one (seven of them before a real error, once)."""
+    out: list[str] = []
+    for key in candidates:
+        if (
+            isinstance(key, str)
+            and re.fullmatch(r"[0-9a-f]{8,64}", key)
+            and key not in out
+            and os.path.isdir(os.path.join(base, key))
+        ):
+            out.append(key)
+    return out[:MAX_LINK_DESTS]
 
 
 def check_trees(trees: list[dict[str, Any]], tag: str | None) -> str | None:
@@ -96,8 +120,10 @@ def check_trees(trees: list[dict[str, Any]], tag: str | None) -> str | None:
 def probe(
     lab: str, trees: list[dict[str, Any]], tag: str | None, max_age: float, *, remove: bool
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Per kind: ``present``, ``latest`` and (given ``tag``) ``incoming``; and the leftover
-    ``.incoming-*`` directories at least ``max_age`` old, removed when ``remove``."""
+    """Per kind: ``present``, ``latest``, (given ``tag``) ``incoming`` and (for a tree with
+    ``candidates``, earlier snapshot keys best first) ``link_dests``, those that exist; and
+    the leftover ``.incoming-*`` directories at least ``max_age`` old, removed when
+    ``remove``."""
     now = time.time()
     found: dict[str, dict[str, Any]] = {}
     stale: list[str] = []
@@ -110,6 +136,10 @@ def probe(
         found[kind]["present"] = os.path.isdir(os.path.join(lab, kind, key))
         if tag is not None:
             found[kind]["incoming"] = incoming_dir(lab, kind, key, tag)
+        if "candidates" in tree:
+            found[kind]["link_dests"] = link_dests(
+                os.path.join(lab, kind), list(tree["candidates"] or []) + [found[kind]["latest"]]
+            )
     if remove:
         for path in stale:
             try:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import ledger
+from . import ledger, stranded
 from .failures import FAILED_JOB_STATES, FAILED_RUN_STATES, read_tail, run_reason
-from .slurm import FINAL_STATES
+from .slurm import FINAL_STATES, base_job_id
 
 #: wandb run states, as the offline engine's (counted the same way).
 _WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
@@ -59,14 +59,21 @@ def deploy_status(
         if not entry.get("dir") or entry["id"] in online:
             continue
         sweep = OfflineSweep(entry["dir"])
+        alive = len(running_agents(sweep))
+        found = sweep.report()
+        counts = progress_of(sweep.config, found.pop("states"), sweep.shard)
+        if sweep.cancelled:  # its runs wait on purpose
+            found = {**found, "waiting": [], "lapsed": []}
+        how = f"sweepops agent {entry['dir']} --code-dir {root}"
         out["local"].append(
             {
                 "name": entry["name"],
                 "id": entry["id"],
-                "counts": sweep.progress(),
-                "agents": len(running_agents(sweep)),
+                "counts": counts,
+                "agents": alive,
                 "cancelled": sweep.cancelled,
                 "failed_runs": _local_failed_runs(sweep),
+                "notes": stranded.notes(found, live=alive > 0, how=how),
             }
         )
     submitted = ledger.submissions(root, deploy["deploy_id"])
@@ -75,6 +82,7 @@ def deploy_status(
             out["clusters"][host] = {"error": res.get("msg"), "sweeps": [], "jobs": {}}
             continue
         sweeps = []
+        jobs_live = _jobs_live(res, submitted.get(host, {}).get("jobs") or {})
         for entry in deploy["sweeps"]:
             if entry["id"] in online and host not in handoff:
                 continue
@@ -86,6 +94,12 @@ def deploy_status(
             counts = progress_of(
                 entry["meta"]["config"], states, parse_shard(shard) if shard else None
             )
+            how = ledger.by_hand(
+                host, entry["id"], {"deploy_id": deploy["deploy_id"], **submitted.get(host, {})}
+            )
+            found = (res.get("runs") or {}).get(entry["id"]) or {}
+            if cancelled:  # its runs wait on purpose
+                found = {**found, "waiting": [], "lapsed": []}
             sweeps.append(
                 {
                     "name": entry["name"],
@@ -93,11 +107,30 @@ def deploy_status(
                     "counts": counts,
                     "cancelled": cancelled,
                     "failed_runs": failed_runs,
+                    "notes": stranded.notes(found, live=jobs_live.get(entry["id"], False), how=how),
                 }
             )
-        out["clusters"][host] = {"error": None, "sweeps": sweeps, "jobs": res.get("jobs", {})}
+        out["clusters"][host] = {
+            "error": None,
+            "warning": stranded.controller_warning(host, res.get("controller_down")),
+            "sweeps": sweeps,
+            "jobs": res.get("jobs", {}),
+        }
     if online:
         out["wandb"] = _wandb_status(root, deploy, handoff)
+    return out
+
+
+def _jobs_live(res: dict[str, Any], sweep_jobs: dict[str, str]) -> dict[str, bool | None]:
+    """Per sweep id (``sweep_jobs``: its job, as the ledger recorded): whether a task of its
+    job is still live in a cluster's status answer (None when the controller did not answer
+    and one may be)."""
+    jobs = res.get("jobs") or {}
+    out: dict[str, bool | None] = {}
+    for sweep_id, job in sweep_jobs.items():
+        rows = [r for j, r in jobs.items() if base_job_id(j) == str(job)]
+        live = any(r.get("state") not in FINAL_STATES for r in rows)
+        out[sweep_id] = None if live and any(r.get("stale") for r in rows) else live
     return out
 
 
@@ -137,14 +170,17 @@ def progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> st
     left = "?" if c.get("left") is None else c["left"]
     return (
         f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
-        f"  running {c.get('running', 0)}  left {left}  {extra}"
+        f"  running {c.get('running', 0)}  left {left}"
+        + (f"  unreadable {c['unreadable']}" if c.get("unreadable") else "")
+        + f"  {extra}"
     ).rstrip()
 
 
 def job_summary(jobs: dict[str, dict[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for row in jobs.values():
-        counts[row.get("state", "?")] = counts.get(row.get("state", "?"), 0) + 1
+        state = row.get("state", "?") + (" (stale?)" if row.get("stale") else "")
+        counts[state] = counts.get(state, 0) + 1
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
 
 
@@ -163,15 +199,19 @@ def format_status(status: dict[str, Any]) -> list[str]:
         extra = f"agents {s['agents']}" + ("  CANCELLED" if s["cancelled"] else "")
         lines.append(progress_line(s["name"], s["id"], s["counts"], extra))
         lines += _failed_run_lines(s["failed_runs"])
+        lines += [f"      {note}" for note in s.get("notes") or []]
     for host, c in status["clusters"].items():
         lines.append(f"  {host}")
         if c["error"]:
             lines.append(f"    unreachable or failed: {c['error']}")
             continue
+        if c.get("warning"):
+            lines.append(f"    {c['warning']}")
         for s in c["sweeps"]:
             flag = "CANCELLED" if s["cancelled"] else ""
             lines.append(progress_line(s["name"], s["id"], s["counts"], flag))
             lines += _failed_run_lines(s["failed_runs"])
+            lines += [f"      {note}" for note in s.get("notes") or []]
         lines.append(f"    jobs: {job_summary(c['jobs'])}")
         for job, row in sorted(c["jobs"].items()):
             if row.get("why"):

@@ -7,6 +7,7 @@ made and creates nothing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,8 +48,15 @@ def create_sweeps(
     compute_internet: Mapping[str, Any] | None = None,
     confirm_runs: int | str | None = None,
     confirm_runs_above: int | None = None,
+    allow_duplicate: bool = False,
+    job_limits: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
+
+    A new deploy of the same experiment file at the same (clean) commit to the same clusters
+    as an earlier one is refused unless ``allow_duplicate``: it would run the grid twice.
+    ``job_limits`` ({cluster host: {time, preempt_signal_seconds}}) are checked against each
+    other and the experiment's ``_time_per_run`` first (:func:`sweepops.joblimits.check`).
 
     Each sweep entry carries ``meta``, the exact ``sweep.json`` content, so that the sweep is
     the same wherever it is materialised: here (``local`` among ``clusters``, under
@@ -68,6 +76,50 @@ def create_sweeps(
     ``confirm_runs`` is that number or ``"yes"`` (sweepops.plan.require_confirmation).
     """
     root = root.resolve()
+    # Looking the deploy id up and recording it are one step: two shells deploying the same
+    # id at once get one record (the second waits, then finds the first's).
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            held.enter_context(ledger.transaction(root))
+        return _create_sweeps(
+            exp_ref,
+            root=root,
+            lab_root=lab_root,
+            deploy_id=deploy_id,
+            default_agents=default_agents,
+            clusters=clusters,
+            dry_run=dry_run,
+            backend=backend,
+            entity=entity,
+            project=project,
+            base_url=base_url,
+            compute_internet=compute_internet,
+            allow_duplicate=allow_duplicate,
+            job_limits=job_limits,
+            confirm_runs=confirm_runs,
+            confirm_runs_above=confirm_runs_above,
+        )
+
+
+def _create_sweeps(
+    exp_ref: str,
+    *,
+    root: Path,
+    lab_root: Path | None,
+    deploy_id: str | None,
+    default_agents: int,
+    clusters: tuple[str, ...],
+    dry_run: bool,
+    backend: str | None,
+    entity: str | None,
+    project: str | None,
+    base_url: str | None,
+    compute_internet: Mapping[str, Any] | None,
+    allow_duplicate: bool,
+    job_limits: Mapping[str, Mapping[str, Any]] | None,
+    confirm_runs: int | str | None,
+    confirm_runs_above: int | None,
+) -> tuple[dict[str, Any], bool]:
     if deploy_id:
         existing = ledger.find_deploy(root, deploy_id)
         if existing is not None:
@@ -77,9 +129,28 @@ def create_sweeps(
         exp, default_agents=default_agents, confirm_runs_above=confirm_runs_above
     )
     require_confirmation(plan, confirm_runs)
+    check_job_limits(exp, job_limits or {})
     deploy_id = deploy_id or new_deploy_id()
     lab_root = (lab_root or local_lab_root(root)).resolve()
     git = git_state(root)
+    if not allow_duplicate:
+        twin = ledger.same_deploy(
+            root,
+            experiment_path=str(exp.path),
+            experiment_sha256=exp.sha256,
+            commit=None if ledger.code_files(git.dirty_files) else git.commit,
+            clusters=list(clusters),
+        )
+        if twin is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(twin.get("time", 0))))
+            raise SweepopsError(
+                f"deploy {twin['deploy_id']} (made {when}) already runs {exp.name} at commit "
+                f"{str(git.commit)[:10]} with the same file on {', '.join(clusters)}: a second "
+                "deploy would run the same grid again; nothing was created",
+                hint=f"see `sweepops status {exp.name}`; finish that deploy with "
+                f"-e deploy_id={twin['deploy_id']}, or run the grid again on purpose with "
+                "-e allow_duplicate=true",
+            )
     record: dict[str, Any] = {
         "deploy_id": deploy_id,
         "time": time.time(),
@@ -172,6 +243,13 @@ def create_sweeps(
         ledger.append(root, record)
         journal.append_deploy(root, record)
     return record, True
+
+
+def check_job_limits(exp: Experiment, limits: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse cluster time limits that would requeue every attempt (sweepops.joblimits)."""
+    from . import joblimits
+
+    joblimits.check(limits, (spec.time_per_run for spec in exp.sweeps))
 
 
 def handoff_for(root: Path, compute_internet: Mapping[str, Any] | None) -> dict[str, str]:

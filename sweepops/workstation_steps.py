@@ -15,6 +15,7 @@ message to show (and any result values to return with the failure).
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def snapshot(p: Params, check_mode: bool) -> Result:
         "file_count": len(snap.files),
         "files_from": str(files_from),
         "deploy_id": deploy_id,
+        # names this run's .incoming-* directories on the clusters: two deploys of one id
+        # at once (two shells) never sync into the same one
+        "sync_id": f"{deploy_id}.{secrets.token_hex(3)}",
         "code_dir": str(code_dir),
         "agent_dir": str(agent_dir),
         "agent_src": str(agent_dir.parent),
@@ -123,6 +127,8 @@ def sweeps(p: Params, check_mode: bool) -> Result:
             project=p["project"],
             base_url=p["base_url"],
             compute_internet=p["compute_internet"],
+            allow_duplicate=p["allow_duplicate"],
+            job_limits=p["job_limits"],
         )
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
@@ -299,6 +305,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "project": {"type": "str"},
         "base_url": {"type": "str"},
         "compute_internet": {"type": "dict"},
+        "allow_duplicate": {"type": "bool", "default": False},
+        "job_limits": {"type": "dict"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
     "sweepops_settings": {

@@ -205,11 +205,11 @@ def test_interrupted_sync_never_yields_a_snapshot(cluster: Cluster, repo: Path):
             ]
             time.sleep(0.1)
         assert rsync, "the sync's rsync never started"
-        incoming = list(code.glob(f".incoming-{key}-interrupted-1-*"))
+        incoming = list(code.glob(f".incoming-{key}-interrupted-1.*"))
         deadline = time.monotonic() + 20
         while not incoming and time.monotonic() < deadline:
             time.sleep(0.1)
-            incoming = list(code.glob(f".incoming-{key}-interrupted-1-*"))
+            incoming = list(code.glob(f".incoming-{key}-interrupted-1.*"))
         time.sleep(1.0)  # well into the transfer
         for pid in rsync:
             os.kill(pid, signal.SIGKILL)

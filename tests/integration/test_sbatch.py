@@ -87,6 +87,7 @@ class Lab:
         self, sweeps: list[dict[str, Any]], *args: str, **extra: Any
     ) -> subprocess.CompletedProcess[str]:
         variables = {
+            "clusters": self.cluster.name,  # the playbook's default is atlas
             "sbatch_deploy_id": self.deploy_id,
             "sbatch_sweeps": sweeps,
             "sbatch_snapshot_dir": str(self.remote / "code"),

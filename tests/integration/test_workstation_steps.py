@@ -55,6 +55,8 @@ def test_snapshot_same_result_both_ways(tree: Path) -> None:
     args = {"code_dir": str(tree), "deploy_id": "d-1"}
     in_process = adhoc("sweepops_snapshot", args, plugins=True)
     as_module = adhoc("sweepops_snapshot", args, plugins=False)
+    # sync_id names one run's .incoming-* directories: new each run, by design
+    assert in_process.pop("sync_id").startswith("d-1.") and as_module.pop("sync_id") != ""
     assert comparable(in_process) == comparable(as_module)
     # each way really ran: only a module's result echoes its arguments as `invocation`
     assert "invocation" in as_module and "invocation" not in in_process

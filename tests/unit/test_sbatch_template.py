@@ -49,6 +49,7 @@ def render(**over: Any) -> str:
         "sbatch_mail_user": "",
         "sbatch_array_throttle": 0,
         "sbatch_preempt_signal_seconds": 120,
+        "sbatch_max_requeues": 3,
         "sbatch_extra_directives": [],
         "sbatch_python": "python",
         "sbatch_agent_args": ["--lease", "60"],
@@ -322,3 +323,45 @@ def test_the_job_starts_in_the_sweeps_workdir_inside_the_snapshot(tmp_path):
     container = render(sbatch_sweep=sweep, sbatch_container_image="/img.sif")
     assert "cd /srv/lab/code/h1/examples/sweeps-basic && exec" in container
     assert "\ncd /srv/lab/code/h1\n" in render()  # no workdir: the snapshot's root
+
+
+@pytest.mark.parametrize(("restarts", "requeued"), [(0, True), (2, True), (3, False), (7, False)])
+def test_requeues_per_task_are_capped(tmp_path, restarts, requeued):
+    # USR1 (time limit / preemption warning) on a task already requeued max_requeues times:
+    # no scontrol requeue, a line saying why. Counted: scontrol calls.
+    ready = tmp_path / "ready"
+    calls = tmp_path / "scontrol-calls"
+    bindir = tmp_path / "env" / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> {calls}\n')
+    (bindir / "scontrol").chmod(0o755)
+    (bindir / "python").write_text(
+        f"#!/bin/bash\ntrap 'exit 143' TERM\ntouch {ready}\nwhile true; do sleep 0.1; done\n"
+    )
+    (bindir / "python").chmod(0o755)
+    (tmp_path / "code").mkdir()
+    script = tmp_path / "job.sbatch"
+    script.write_text(_script_for(tmp_path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(
+        SLURM_JOB_ID="77",
+        SLURM_ARRAY_JOB_ID="70",
+        SLURM_ARRAY_TASK_ID="2",
+        SLURM_RESTART_COUNT=str(restarts),
+    )
+    proc = subprocess.Popen(
+        ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out
+    got = calls.read_text().splitlines() if calls.exists() else []
+    if requeued:
+        assert got == ["requeue 70_2"], out
+    else:
+        assert got == [], out
+        assert f"requeued {restarts} times already (max_requeues 3)" in out
