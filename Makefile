@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 example: setup
-	$(VENV)/bin/sweepops deploy base.yml -e sweep_backend=offline --wait --timeout 600
+	$(VENV)/bin/sweepops deploy base.yml -e sweep_backend=offline -e allow_duplicate=true --wait --timeout 600
 	@echo "sweepops is in $(VENV)/bin: run 'source $(VENV)/bin/activate' to have it on your PATH"
 
 test: setup
