@@ -134,7 +134,11 @@ def test_the_journal_sweepops_writes_is_not_an_uncommitted_change(repo: Path) ->
     git(repo, "commit", "-qm", "tiny")
 
     def deploy() -> dict:
-        proc = run_sweepops(repo, "deploy", "tiny", "--wait", "--timeout", "300", timeout=400)
+        # the same commit deployed again on purpose (issue 19: refused without allow_duplicate)
+        proc = run_sweepops(
+            repo, "deploy", "tiny", "-e", "allow_duplicate=true", "--wait", "--timeout", "300",
+            timeout=400,
+        )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
         return [r for r in ledger(repo) if "event" not in r][-1]
 
