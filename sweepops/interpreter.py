@@ -20,10 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shlex
 import subprocess
-import sys
 from typing import Any
 
 #: The lowest manylinux glibc minor version pip wheels are offered for (manylinux1 = 2.5).
@@ -97,9 +95,7 @@ def pip_platforms(target: str) -> list[str]:
             raise ValueError(f"unknown glibc version in {target}")
         top = int(minor)
         out = [f"manylinux_2_{m}_{machine}" for m in range(top, _MANYLINUX_FLOOR - 1, -1)]
-        out += [
-            f"{name}_{machine}" for name, m in _LEGACY_MANYLINUX.items() if m <= top
-        ]
+        out += [f"{name}_{machine}" for name, m in _LEGACY_MANYLINUX.items() if m <= top]
         return out
     return [f"musllinux_1_{m}_{machine}" for m in (2, 1)]
 
@@ -142,7 +138,7 @@ def activation(modules: list[str], conda_root: str, env_prefix: str) -> str:
             f" && conda activate {shlex.quote(env_prefix)}"
         )
     if env_prefix:
-        lines.append(f"export PATH={shlex.quote(env_prefix + '/bin')}:\"$PATH\"")
+        lines.append(f'export PATH={shlex.quote(env_prefix + "/bin")}:"$PATH"')
     return "\n".join(lines)
 
 
@@ -221,8 +217,14 @@ def _settings(env_prefix: str, conda_root: str, modules: list[str], python: str)
 
 
 def python_problem(
-    cluster: str, error: str, *, env_prefix: str, conda_root: str, modules: list[str],
-    python: str = "python", where: str = "the login host",
+    cluster: str,
+    error: str,
+    *,
+    env_prefix: str,
+    conda_root: str,
+    modules: list[str],
+    python: str = "python",
+    where: str = "the login host",
 ) -> str:
     """The jobs would find no working interpreter."""
     return (

@@ -145,7 +145,9 @@ def agent_modules(package_dir: Path | None = None, entry: str = ENTRY) -> list[s
     return sorted(seen)
 
 
-def runtime_base(package_dir: Path | None = None, requirements: Iterable[str] = REQUIREMENTS) -> str:
+def runtime_base(
+    package_dir: Path | None = None, requirements: Iterable[str] = REQUIREMENTS
+) -> str:
     """Hash of the agent's modules (names and contents) and the pinned requirements: with the
     target, the runtime's key. An edit of a module the agent does not import changes nothing."""
     pkg = Path(package_dir) if package_dir else _package_dir()
@@ -163,9 +165,21 @@ def pip_command(target: str, dest: Path, requirements: Iterable[str]) -> list[st
     abi = target.split("-", 1)[0]  # cp311
     version = f"{abi[2]}.{abi[3:]}"
     argv = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-input", "--target", str(dest), "--no-compile", "--only-binary=:all:",
-        "--implementation", "cp", "--python-version", version,
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--target",
+        str(dest),
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        version,
     ]
     for plat in pip_platforms(target):
         argv += ["--platform", plat]
