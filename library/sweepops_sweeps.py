@@ -53,6 +53,11 @@ options:
       (C(true), C(false), C(auto) = as provisioning recorded). With wandb, the hosts without
       get the hand-off (offline agent, C(sweepops sync)); listed in the record's C(handoff).
     type: dict
+  wandb_problems:
+    description: Per cluster host, why its jobs could not run C(wandb agent) (the cluster
+      probe's C(wandb_problem); empty when they can). With wandb, one for a host that runs
+      C(wandb agent) refuses the deploy before a sweep is created.
+    type: dict
 author: sweepops
 """
 

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from typing import Any
 
@@ -253,3 +254,68 @@ def target_problem(cluster: str, built_for: str, found: str, host: str) -> str:
         f"make the activation give the same Python everywhere (env_prefix, conda_root, "
         f"modules in inventory/group_vars/{cluster}.yml)"
     )
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def preflight(cluster: str, job: dict[str, Any], runtime_base: str = "") -> dict[str, Any]:
+    """What the cluster probe asks of the jobs' interpreter, on the login host, in one go.
+
+    ``job``: ``python`` (default ``python``), ``modules``, ``conda_root``, ``env_prefix``,
+    ``check_wandb`` and ``container`` (``image``, ``runtime``, ``binds``, ``nv``): the job
+    script's activation. Returns ``interpreter`` (its description, ``where`` it was looked
+    at), ``runtime_key`` (given ``runtime_base``: the runtime that interpreter needs),
+    ``problems`` (messages naming the cluster, what is missing and what to do) and
+    ``wandb_problem`` (the message when a wandb sweep's ``wandb agent`` could not run)."""
+    python = str(job.get("python") or "python")
+    modules = [str(m) for m in job.get("modules") or []]
+    conda_root = str(job.get("conda_root") or "")
+    env_prefix = str(job.get("env_prefix") or "")
+    container = job.get("container") or {}
+    wrapper: list[str] | None = None
+    where = "the login host"
+    note = ""
+    if container.get("image"):
+        runtime = str(container.get("runtime") or "apptainer")
+        found = shutil.which(runtime)
+        if found:
+            binds = [str(b) for b in container.get("binds") or []]
+            wrapper = container_argv(found, str(container["image"]), binds, False)
+            where = f"the login host, in the container {container['image']}"
+        else:
+            note = f"{runtime} is not on the login host: the container was not entered here"
+    info = probe(
+        activate=activation(modules, conda_root, env_prefix),
+        python=python,
+        check_wandb=bool(job.get("check_wandb")),
+        wrapper=wrapper,
+    )
+    info["where"] = where
+    if note:
+        info["note"] = note
+    settings = {"env_prefix": env_prefix, "conda_root": conda_root, "modules": modules}
+    problems: list[str] = []
+    error = info.get("error") or info.get("target_error")
+    if env_prefix and not os.path.isdir(env_prefix):
+        problems.append(
+            f"{cluster}: env_prefix {env_prefix} does not exist on the cluster, so the jobs "
+            f"would not run in your env; copy it there with `sweepops provision {cluster}`, "
+            f"or set env_prefix in inventory/group_vars/{cluster}.yml to where it is"
+        )
+    elif error:
+        problems.append(python_problem(cluster, error, python=python, where=where, **settings))
+    # Whether the sweeps are wandb's is decided after the probe: the deploy raises this one
+    # only then (before any sweep is created).
+    wandb = ""
+    if not problems and job.get("check_wandb") and "wandb_error" in info:
+        wandb = wandb_problem(cluster, info["wandb_error"], env_prefix=env_prefix, python=python)
+    result: dict[str, Any] = {
+        "interpreter": info,
+        "problems": problems,
+        "wandb_problem": wandb,
+        "runtime_key": "",
+    }
+    if runtime_base and info.get("target"):
+        result["runtime_key"] = runtime_key(runtime_base, info["target"])
+    return result

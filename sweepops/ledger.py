@@ -80,7 +80,7 @@ def agent_command(sweep_id: str, info: dict[str, Any]) -> str:
     """The shell command that runs one agent of a sweep by hand on the cluster."""
     python = f"{info['env_prefix']}/bin/python" if info.get("env_prefix") else "python3"
     return (
-        f"cd {info['snapshot_dir']} && PYTHONPATH={info['agent_dir']} {python} -m sweepops agent "
+        f"cd {info['snapshot_dir']} && {python} -s {info['agent_dir']} agent "
         f"{info['lab_root']}/sweeps/{sweep_id} --code-dir {info['snapshot_dir']}"
     )
 

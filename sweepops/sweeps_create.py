@@ -45,6 +45,7 @@ def create_sweeps(
     project: str | None = None,
     base_url: str | None = None,
     compute_internet: Mapping[str, Any] | None = None,
+    wandb_problems: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
 
@@ -61,6 +62,10 @@ def create_sweeps(
     compute nodes cannot reach the server (auto: as provisioning recorded). With wandb, the
     record's ``handoff`` ({host: why}) lists them: their jobs run the offline agent on a sweep
     directory with the wandb sweep's id and config, and ``sweepops sync`` uploads the runs.
+
+    ``wandb_problems`` ({host: message}, from the cluster probes): why a cluster's jobs could
+    not run `wandb agent`; with wandb, any for a cluster that runs it refuses the deploy
+    before a sweep is made.
     """
     root = root.resolve()
     if deploy_id:
@@ -104,6 +109,16 @@ def create_sweeps(
                 "the offline ones run too; nothing was created",
                 hint="deploy to each kind separately (-e clusters=...), or set compute_internet "
                 "the same for all",
+            )
+        missing = [
+            msg
+            for host, msg in sorted((wandb_problems or {}).items())
+            if msg and host not in offline_hosts
+        ]
+        if missing:
+            raise SweepopsError(
+                "; ".join(missing) + f" (the sweeps are wandb's: {why}); nothing was created",
+                hint="or run the sweeps offline: -e sweep_backend=offline",
             )
         if not dry_run:
             key = wandb_backend.require_api_key(url)
