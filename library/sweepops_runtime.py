@@ -33,7 +33,8 @@ options:
       another one.
     type: str
   cache:
-    description: Where runtimes are built (default C(ROOT/.sweepops/runtimes)).
+    description: Where runtimes are built (default C($SWEEPOPS_RUNTIME_CACHE), else
+      C(ROOT/.sweepops/runtimes)).
     type: path
 author: sweepops
 """

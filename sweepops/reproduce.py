@@ -267,7 +267,7 @@ def verify(
     env or image changed, or when a gone snapshot/agent cannot be restored exactly.
     Returns ``{"sync": bool, "snapshot": code_sync_snapshot or {}, "rebuilt": bool}``:
     what the ``code_sync`` role must put back on the cluster."""
-    from .runtime import runtime_files
+    from .runtime import cache_dir, runtime_files
     from .snapshot import write_file_list
 
     problems = changes(expect, observed, host)
@@ -280,7 +280,7 @@ def verify(
     key, agent_key = expect["snapshot_key"], expect["agent_key"]
     state = root / ".sweepops" / "snapshots"
     # The agent's runtime is content-addressed: the workstation's cache has it by its key.
-    runtime = root / ".sweepops" / "runtimes" / agent_key
+    runtime = cache_dir(root) / agent_key
     if not agent_there and not (runtime / "runtime.json").is_file():
         raise SweepopsError(
             f"the agent runtime {agent_key} of deploy {expect['deploy_id']} is gone from {host}, "

@@ -99,6 +99,16 @@ sys.exit(main(sys.argv[1:]))
 '''
 
 
+#: Overrides where runtimes are cached on the workstation (default REPO/.sweepops/runtimes):
+#: they depend on sweepops and the target only, so several repositories may share one.
+CACHE_ENV = "SWEEPOPS_RUNTIME_CACHE"
+
+
+def cache_dir(root: Path) -> Path:
+    """Where the workstation keeps built runtimes, by key."""
+    return Path(os.environ.get(CACHE_ENV) or Path(root) / ".sweepops" / "runtimes")
+
+
 def _package_dir() -> Path:
     return Path(sweepops.__file__).resolve().parent
 

@@ -255,7 +255,7 @@ def runtime(p: Params, check_mode: bool) -> Result:
     check mode too (a cache of this machine, like the snapshot's file lists): the dry-run
     sync needs it."""
     from .interpreter import runtime_key
-    from .runtime import build, runtime_base, runtime_files
+    from .runtime import build, cache_dir, runtime_base, runtime_files
     from .snapshot import write_file_list
 
     base = p["base"] or runtime_base()
@@ -266,7 +266,7 @@ def runtime(p: Params, check_mode: bool) -> Result:
             f"sweepops makes {key} for {p['target']} (sweepops changed during the deploy?); "
             "deploy again"
         )
-    cache = Path(p["cache"]) if p["cache"] else Path(p["root"]) / ".sweepops" / "runtimes"
+    cache = Path(p["cache"]) if p["cache"] else cache_dir(Path(p["root"]))
     path, built = build(p["target"], cache, base=base)
     files = runtime_files(path)
     files_from = cache / f"{key}.files"

@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 
 from sweepops.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
-from tests.clusterlib import Cluster
+from tests.clusterlib import Cluster, runtime_on_cluster
 from tests.conftest import PROBE, REPO, agent_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 BIN = Path(sys.executable).parent
-ENV_PREFIX = "/opt/sweepops-test-env"
+ENV_PREFIX = "/opt/sweepops-research-env"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,7 @@ class Lab:
 
     cluster: Cluster
     token: str
+    agent_dir: str = ""  # the agent's runtime on the cluster (LAB/agent/KEY)
 
     @property
     def local(self) -> Path:  # as seen from the workstation
@@ -90,7 +91,7 @@ class Lab:
             "sbatch_deploy_id": self.deploy_id,
             "sbatch_sweeps": sweeps,
             "sbatch_snapshot_dir": str(self.remote / "code"),
-            "sbatch_agent_dir": str(self.remote / "agent"),
+            "sbatch_agent_dir": self.agent_dir,
             "sbatch_env_prefix": ENV_PREFIX,
             "sbatch_extra_directives": [f"--export=ALL,PROBE_OUT={self.remote / 'out'}"],
             **extra,
@@ -105,6 +106,8 @@ class Lab:
                 "tests/playbooks/sbatch.yml",
                 "-e",
                 f"@{vars_file}",
+                "-e",
+                f"clusters={self.cluster.name}",  # the playbook's default is atlas
                 *args,
             ],
             cwd=REPO,
@@ -134,14 +137,9 @@ class Lab:
 
 @pytest.fixture
 def lab(cluster: Cluster, job_env: str) -> Lab:
-    lab = Lab(cluster, uuid.uuid4().hex[:8])
-    for sub in ("sweeps", "code", "out", "agent"):
+    lab = Lab(cluster, uuid.uuid4().hex[:8], runtime_on_cluster(cluster, job_env))
+    for sub in ("sweeps", "code", "out"):
         (lab.local / sub).mkdir(parents=True)
-    shutil.copytree(
-        REPO / "sweepops",
-        lab.local / "agent" / "sweepops",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
     shutil.copy(PROBE, lab.local / "code" / "probe.py")
     lab.chown()
     return lab
