@@ -294,7 +294,6 @@ def preflight(cluster: str, job: dict[str, Any], runtime_base: str = "") -> dict
     info["where"] = where
     if note:
         info["note"] = note
-    settings = {"env_prefix": env_prefix, "conda_root": conda_root, "modules": modules}
     problems: list[str] = []
     error = info.get("error") or info.get("target_error")
     if env_prefix and not os.path.isdir(env_prefix):
@@ -304,7 +303,17 @@ def preflight(cluster: str, job: dict[str, Any], runtime_base: str = "") -> dict
             f"or set env_prefix in inventory/group_vars/{cluster}.yml to where it is"
         )
     elif error:
-        problems.append(python_problem(cluster, error, python=python, where=where, **settings))
+        problems.append(
+            python_problem(
+                cluster,
+                error,
+                env_prefix=env_prefix,
+                conda_root=conda_root,
+                modules=modules,
+                python=python,
+                where=where,
+            )
+        )
     # Whether the sweeps are wandb's is decided after the probe: the deploy raises this one
     # only then (before any sweep is created).
     wandb = ""

@@ -157,8 +157,11 @@ def runtime_on_cluster(c: Cluster, env_prefix: str) -> str:
     if not theirs.is_dir():
         tmp = theirs.with_name(f".incoming-{built.name}-test")
         subprocess.run(["rm", "-rf", str(tmp)], check=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        if not tmp.parent.is_dir():  # the researcher's, as a deploy would make it
+            tmp.parent.mkdir(parents=True)
+            subprocess.run(["chown", f"{c.user}:", str(tmp.parent)], check=True)
         subprocess.run(["cp", "-a", str(built), str(tmp)], check=True)
         subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+        subprocess.run(["chown", "-R", f"{c.user}:", str(tmp)], check=True)
         os.rename(tmp, theirs)
     return str(c.lab / "agent" / built.name)
