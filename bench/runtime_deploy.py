@@ -131,14 +131,15 @@ def main() -> None:
         (runtime,) = [p for p in local.iterdir() if p.is_dir()]
         du = subprocess.run(["du", "-sb", str(runtime)], capture_output=True, text=True)
         files = sum(len(f) for _, _, f in os.walk(runtime))
+        size = int(du.stdout.split()[0])
     finally:
         if jobs:
             cluster.ssh("scancel " + " ".join(jobs), check=False)
+        cluster.ssh(f"rm -rf {labs[0]} {labs[1]}", check=False)
     print(f"{'deploy':32} {'seconds':>8} {'MB sent':>9}  runtime built / synced")
     for what, elapsed, sent, built, synced in rows:
         print(f"{what:32} {elapsed:8.1f} {sent / 1e6:9.1f}  {built} / {synced}")
-    print(f"runtime on the cluster: {int(du.stdout.split()[0]) / 1e6:.1f} MB, {files} files")
-    print(f"(lab roots {', '.join(labs)} on {cluster.name}; remove them when done)")
+    print(f"runtime on the cluster: {size / 1e6:.1f} MB, {files} files")
 
 
 if __name__ == "__main__":

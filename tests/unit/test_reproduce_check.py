@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -189,7 +190,9 @@ def test_gone_agent_runtime_not_in_the_cache_is_refused(repo: Path, tmp_path: Pa
 
 def test_gone_agent_runtime_is_synced_again_from_the_cache(repo: Path, tmp_path: Path) -> None:
     snap = snapshot_of(repo, allow_dirty=False)
-    cached = repo / ".sweepops" / "runtimes" / ("1" * 16)
+    from sweepops.runtime import cache_dir
+
+    cached = cache_dir(repo) / ("1" * 16)  # .sweepops/runtimes, or $SWEEPOPS_RUNTIME_CACHE
     (cached / "sweepops").mkdir(parents=True)
     (cached / "runtime.json").write_text("{}")
     (cached / "sweepops" / "agent.py").write_text("")
@@ -201,6 +204,7 @@ def test_gone_agent_runtime_is_synced_again_from_the_cache(repo: Path, tmp_path:
     assert runtime["key"] == "1" * 16 and runtime["src"] == str(cached)
     listed = Path(runtime["files_from"]).read_bytes().split(b"\0")
     assert sorted(x for x in listed if x) == [b"runtime.json", b"sweepops/agent.py"]
+    shutil.rmtree(cached)
 
 
 def test_changed_files_are_named_when_the_workstation_still_has_the_deployed_env(tmp_path: Path):
