@@ -7,7 +7,10 @@ On the real test cluster (``tests/cluster/up``, as root), with the research-only
   workstation (empty runtime cache): build + sync of the runtime + code;
 - repeat deploy to that cluster, the runtime built again (empty cache): nothing synced;
 - first deploy to another fresh lab root with the runtime cached: sync only;
-- repeat deploy to it with the runtime cached: neither.
+- repeat deploy to it with the runtime cached: neither;
+- a deploy after an edit of a module the agent runs (a new sweepops version, same
+  requirements): a new runtime, built, and synced with rsync --link-dest against the
+  previous one (LATEST), so only the changed module travels.
 
 Printed per deploy: seconds (wall), bytes the workstation sent to the cluster (the tx bytes
 of the workstation's end of the cluster's veth: ssh, rsync, everything), whether the runtime
@@ -39,7 +42,7 @@ from tests.clusterlib import (  # noqa: E402
     parse_exports,
     prepare_env,
 )
-from tests.conftest import agent_env, copy_repo  # noqa: E402
+from tests.conftest import agent_env, copy_repo, git  # noqa: E402
 
 
 def up() -> Cluster:
@@ -99,15 +102,23 @@ def main() -> None:
         ("repeat deploy, runtime built", labs[0], tmp / "cache-empty-2"),
         ("first deploy, runtime cached", labs[1], warm),
         ("repeat deploy, runtime cached", labs[1], warm),
+        ("agent edited: new runtime", labs[1], warm),
     ]
     jobs: list[str] = []
     rows = []
     try:
         for i, (what, lab, cache) in enumerate(cases):
+            if what.startswith("agent edited"):
+                module = repo / "sweepops" / "offline_sweep.py"
+                module.write_text(module.read_text() + f"# bench edit {token}\n")
+                git(repo, "commit", "-qam", "an edit of the agent")
             env = agent_env(
                 SWEEPOPS_INVENTORY=str(cluster.inventory),
                 ANSIBLE_NOCOLOR="1",
                 SWEEPOPS_RUNTIME_CACHE=str(cache),
+                # the copy's sweepops builds the runtime (Ansible's process too), not the
+                # installed one, so that the edit above makes a new runtime
+                PYTHONPATH=str(repo),
             )
             deploy_id = f"bench-rt-{token}-{i}"
             argv = [sys.executable, "-m", "sweepops", "deploy", "base", "-e"]
@@ -128,7 +139,7 @@ def main() -> None:
             synced = bool(_dirs(agent_dir) - had[1])
             rows.append((what, elapsed, sent, built, synced))
         local = cluster.state / "lab" / Path(labs[1]).name / "agent"
-        (runtime,) = [p for p in local.iterdir() if p.is_dir()]
+        runtime = local / (local / "LATEST").read_text().strip()
         du = subprocess.run(["du", "-sb", str(runtime)], capture_output=True, text=True)
         files = sum(len(f) for _, _, f in os.walk(runtime))
         size = int(du.stdout.split()[0])
