@@ -372,3 +372,29 @@ def test_wandb_sweep_on_compute_nodes_without_internet_runs_the_offline_agent(tm
     assert "export WANDB_ERROR_REPORTING=false" in text
     # the same sweep on a cluster with internet runs wandb agent
     assert "wandb agent" in render(sbatch_sweep=sweep)
+
+
+def test_in_the_container_too_a_missing_python_fails_fast(tmp_path):
+    """The container branch runs the same check inside the container (here a fake runtime
+    that drops its own options and runs the command on the host)."""
+    fake = tmp_path / "bin" / "apptainer"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/bash\nshift  # exec\nwhile [[ $1 == --* ]]; do [[ $1 == --bind ]] && shift; shift; '
+        'done\nshift  # the image\nexec "$@"\n'
+    )
+    fake.chmod(0o755)
+    text = render(
+        sbatch_python="nopython-xyz",
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+        sbatch_container_image=str(tmp_path / "img.sif"),
+        sbatch_container_runtime=str(fake),
+    )
+    proc = _run_script(text, tmp_path, "echo agent started\n")
+    out, _ = proc.communicate(timeout=30)
+    assert "agent started" not in out
+    assert "`nopython-xyz` is not on PATH after the activation" in out, out
+    assert f"gives no working Python on node {socket.gethostname()}" in out
+    assert "agent exited 3" in out and proc.returncode == 3
