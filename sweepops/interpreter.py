@@ -160,7 +160,8 @@ def probe_script(activate: str, python: str) -> str:
         f"set +u\n{activate}\nset -u\n"
         f"command -v {shlex.quote(python)} >/dev/null 2>&1 || "
         f"{{ echo 'SWEEPOPS-NO-PYTHON'; exit 0; }}\n"
-        f"exec {shlex.quote(python)} -s -c {shlex.quote(DESCRIBE)}\n"
+        # as `wandb agent` and the program run it (no -s: a user-site wandb counts)
+        f"exec {shlex.quote(python)} -c {shlex.quote(DESCRIBE)}\n"
     )
 
 

@@ -255,7 +255,7 @@ def test_wandb_sweep_without_wandb_fails_fast_in_the_preflights_words(tmp_path):
     from sweepops.interpreter import wandb_problem
 
     text = _wandb_script(tmp_path)
-    body = "[[ $1 == -s ]] && exec python3 -s -c 'import wandb_not_here'\necho agent started\n"
+    body = "[[ $1 == -c ]] && exec python3 -c 'import wandb_not_here'\necho agent started\n"
     proc = _run_script(text, tmp_path, body)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 3, out
@@ -340,7 +340,7 @@ def test_wandb_agent_job_fails_when_a_run_failed(tmp_path, exits, rc):
     _fake_wandb(tmp_path, exits)
     real = subprocess.run(["bash", "-c", "command -v python3"], capture_output=True, text=True)
     # the job's preflight imports wandb: this fake env has it
-    body = f'[[ "$*" == "-s -c import wandb" ]] && exit 0\nexec {real.stdout.strip()} "$@"\n'
+    body = f'[[ "$*" == "-c import wandb" ]] && exit 0\nexec {real.stdout.strip()} "$@"\n'
     proc = _run_script(text, tmp_path, body)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == rc, out
