@@ -19,6 +19,12 @@ description:
     entries: the drift check asks for them only when the digests differ).
   - Given I(image_path), the container image's sha256 (cached next to it by file identity,
     as C(sweepops_image_digest) does) and whether it exists.
+  - Given I(job), the jobs' interpreter: the job script's activation (modules, conda, the
+    env's PATH; inside the container when its runtime is on the login host) is run and the
+    interpreter it gives describes itself (path, version, implementation, platform), and for
+    a wandb sweep says whether C(wandb) imports. What is missing comes back in I(problems),
+    each naming the cluster and what to do. Given I(runtime_base) too, the agent runtime
+    that interpreter needs (its key) is looked for as one more tree (kind C(agent)).
   - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s answer); leftover
     C(.incoming-*) directories older than I(incoming_max_age) are removed (not in check mode),
     the only change this module makes.
@@ -63,6 +69,21 @@ options:
     type: list
     elements: dict
     default: []
+  cluster:
+    description: The cluster's name in messages (its inventory group).
+    type: str
+    default: ""
+  job:
+    description: The jobs' activation - C(python), C(modules), C(conda_root), C(env_prefix),
+      C(check_wandb), C(container) (C(image), C(runtime), C(binds)); empty checks no
+      interpreter.
+    type: dict
+    default: {}
+  runtime_base:
+    description: The agent runtime's code and requirements hash (C(sweepops.runtime)); with
+      the interpreter's target it makes the runtime's key.
+    type: str
+    default: ""
   incoming_tag:
     description: As C(sweepops_code_sync)'s (names the directories a sync writes into).
     type: str
@@ -131,6 +152,27 @@ image:
     without one.
   returned: always
   type: dict
+interpreter:
+  description: The jobs' interpreter as it describes itself (C(executable), C(version),
+    C(implementation), C(target), C(where), C(wandb) or C(wandb_error)), or C(error); empty
+    without I(job).
+  returned: always
+  type: dict
+runtime_key:
+  description: The key of the agent runtime for that interpreter (empty without
+    I(runtime_base) or a working interpreter).
+  returned: always
+  type: str
+problems:
+  description: What the jobs would miss, one message each (cluster, what, what to do).
+  returned: always
+  type: list
+  elements: str
+wandb_problem:
+  description: Given C(job.check_wandb), why a wandb sweep's C(wandb agent) could not run
+    there (empty when it could); the deploy raises it once the sweeps are known to be wandb's.
+  returned: always
+  type: str
 trees:
   description: As C(sweepops_code_sync state=probe)'s C(trees); empty without I(trees).
   returned: always
@@ -147,6 +189,7 @@ import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sweepops_imagedigest import image_digest
+from ansible.module_utils.sweepops_interpreter import preflight
 from ansible.module_utils.sweepops_manifest import describe_prefix
 from ansible.module_utils.sweepops_slurm import controller_unreachable
 from ansible.module_utils.sweepops_slurm_limits import (
@@ -196,6 +239,9 @@ def main() -> None:
             "env_content": {"type": "bool", "default": False},
             "image_path": {"type": "str", "default": ""},
             "trees": {"type": "list", "elements": "dict", "default": []},
+            "cluster": {"type": "str", "default": ""},
+            "job": {"type": "dict", "default": {}},
+            "runtime_base": {"type": "str", "default": ""},
             "incoming_tag": {"type": "str"},
             "incoming_max_age": {"type": "str", "default": "1d"},
         },
@@ -204,6 +250,7 @@ def main() -> None:
     p = module.params
     lab = os.path.expanduser(p["lab_root"])
     result = {"changed": False, "env": {}, "image": {}, "trees": {}, "removed": []}
+    result.update(interpreter={}, runtime_key="", problems=[], wandb_problem="")
     result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
     result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
     # the controller not answering is not "Slurm is not here" (nor "Slurm refuses")
@@ -236,14 +283,21 @@ def main() -> None:
             result["image"] = {"path": image, **image_digest(image, cache=not module.check_mode)}
         except OSError as exc:
             module.fail_json(msg=f"cannot read the container image {image}: {exc}", **result)
-    if p["trees"] and result["lab_ok"]:
-        problem = check_trees(p["trees"], p["incoming_tag"])
+    trees = list(p["trees"])
+    if p["job"]:
+        # The jobs' interpreter, and the agent runtime it needs (one more tree to look for).
+        result.update(preflight(p["cluster"] or "this cluster", p["job"], p["runtime_base"]))
+        if result["runtime_key"]:
+            # an earlier runtime (LATEST) shares most files: rsync hard-links them
+            trees.append({"kind": "agent", "key": result["runtime_key"], "candidates": []})
+    if trees and result["lab_ok"]:
+        problem = check_trees(trees, p["incoming_tag"])
         if problem:
             module.fail_json(msg=problem, **result)
         try:
             max_age = parse_age(p["incoming_max_age"])
             found, stale = probe(
-                lab, p["trees"], p["incoming_tag"], max_age, remove=not module.check_mode
+                lab, trees, p["incoming_tag"], max_age, remove=not module.check_mode
             )
         except (ValueError, OSError) as exc:
             module.fail_json(msg=str(exc), **result)

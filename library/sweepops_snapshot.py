@@ -13,8 +13,7 @@ description:
   - A dirty tree (modified, deleted or untracked non-ignored files) fails with the list of
     changed files, unless I(allow_dirty); then the diff against HEAD is written to
     I(state_dir)C(/deploys/DEPLOY_ID/dirty.diff).
-  - Also returns the installed C(sweepops) package (the offline agent the cluster runs) and
-    the content hash of its C(*.py) files, with its own file list.
+  - Also returns the hash of the agent runtime's code and requirements (C(runtime_base)).
   - Never reports a change. In check mode the file lists are written (the dry-run rsync
     needs them) but the diff is not.
 options:
@@ -84,20 +83,9 @@ code_dir:
   description: The repository, as given.
   returned: always
   type: str
-agent_dir:
-  description: The installed sweepops package directory.
-  returned: always
-  type: str
-agent_src:
-  description: Its parent, the rsync source for I(agent_files_from).
-  returned: always
-  type: str
-agent_hash:
-  description: Content hash of the package's C(*.py) files.
-  returned: always
-  type: str
-agent_files_from:
-  description: NUL-separated list of the package's files relative to I(agent_src).
+runtime_base:
+  description: Hash of the agent runtime's code and requirements (C(sweepops.runtime)); the
+    cluster probe adds the interpreter's target to make the runtime's key.
   returned: always
   type: str
 """

@@ -62,6 +62,11 @@ options:
     description: Per Slurm cluster host, its C(time) and C(preempt_signal_seconds); a
       combination that would interrupt and requeue every attempt is refused.
     type: dict
+  wandb_problems:
+    description: Per cluster host, why its jobs could not run C(wandb agent) (the cluster
+      probe's C(wandb_problem); empty when they can). With wandb, one for a host that runs
+      C(wandb agent) refuses the deploy before a sweep is created.
+    type: dict
 author: sweepops
 """
 

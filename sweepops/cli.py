@@ -15,7 +15,14 @@ from . import ledger
 from .errors import SweepopsError
 
 #: Modules under sweepops/ that add sub-commands through register(subparsers).
-PLUGIN_COMMANDS = ("report_cli", "provision_cli", "wandb_cli", "reproduce", "logs")
+PLUGIN_COMMANDS = (
+    "report_cli",
+    "provision_cli",
+    "wandb_cli",
+    "reproduce",
+    "logs",
+    "agent_cli",
+)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -420,25 +427,6 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return rc
 
 
-def cmd_agent(args: argparse.Namespace) -> int:
-    from .agent import Agent, AgentOptions
-    from .offline_sweep import OfflineSweep, parse_shard
-
-    sweep = OfflineSweep(args.sweep, shard=parse_shard(args.shard) if args.shard else None)
-    sweep.meta  # noqa: B018 - fail early with a clear message if it is not a sweep
-    opts = AgentOptions(
-        code_dir=Path(args.code_dir).resolve(),
-        count=args.count,
-        max_consecutive_failures=args.max_consecutive_failures,
-        lease_seconds=args.lease,
-        kill_delay=args.kill_delay,
-    )
-    report = Agent(sweep, opts).run()
-    if args.report:
-        Path(args.report).write_text(json.dumps({**report.__dict__, "exit_code": report.exit_code}))
-    return report.exit_code
-
-
 # ---------------------------------------------------------------------- parser
 DESCRIPTION = "sweepops: run wandb sweeps on this machine or Slurm clusters with one command."
 
@@ -549,25 +537,6 @@ def build_parser() -> argparse.ArgumentParser:
         "-e", "--extra-vars", action="append", default=[], help="KEY=VALUE (e.g. lab_root=...)"
     )
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
-
-    sp = add("agent", cmd_agent, "run the runs of an offline sweep (like `wandb agent`)")
-    sp.add_argument("sweep", help="the sweep directory")
-    sp.add_argument("--code-dir", default=".", help="directory the runs start in (default: cwd)")
-    sp.add_argument("--count", type=int, default=None, help="run at most N runs")
-    sp.add_argument("--max-consecutive-failures", type=int, default=3)
-    sp.add_argument(
-        "--lease", type=float, default=60.0, help="seconds without heartbeat before a run is re-run"
-    )
-    sp.add_argument(
-        "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"
-    )
-    sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
-    sp.add_argument(
-        "--shard",
-        default=None,
-        metavar="I/K",
-        help="run only share I of K of the sweep (one deploy split over K clusters)",
-    )
 
     # Commands that live in their own modules: each has register(sub) adding its parsers
     # (with set_defaults(func=...)); a module not present yet is skipped.

@@ -267,7 +267,8 @@ def verify(
     env or image changed, or when a gone snapshot/agent cannot be restored exactly.
     Returns ``{"sync": bool, "snapshot": code_sync_snapshot or {}, "rebuilt": bool}``:
     what the ``code_sync`` role must put back on the cluster."""
-    from .snapshot import agent_files, agent_package, write_file_list
+    from .runtime import cache_dir, runtime_files
+    from .snapshot import write_file_list
 
     problems = changes(expect, observed, host)
     if problems:
@@ -275,15 +276,16 @@ def verify(
     snapshot_there = bool(observed.get("snapshot_present"))
     agent_there = bool(observed.get("agent_present"))
     if snapshot_there and agent_there:
-        return {"sync": False, "snapshot": {}, "rebuilt": False}
+        return {"sync": False, "snapshot": {}, "rebuilt": False, "runtime": {}}
     key, agent_key = expect["snapshot_key"], expect["agent_key"]
     state = root / ".sweepops" / "snapshots"
-    agent_dir, agent_hash = agent_package()
-    if not agent_there and agent_hash != agent_key:
+    # The agent's runtime is content-addressed: the workstation's cache has it by its key.
+    runtime = cache_dir(root) / agent_key
+    if not agent_there and not (runtime / "runtime.json").is_file():
         raise SweepopsError(
-            f"the agent package {agent_key} of deploy {expect['deploy_id']} is gone from {host}, "
-            f"and this machine's sweepops is another version ({agent_hash})",
-            hint="install the sweepops version of that deploy here (its commit), then try again",
+            f"the agent runtime {agent_key} of deploy {expect['deploy_id']} is gone from {host}, "
+            f"and this machine's cache has no copy ({runtime})",
+            hint="reproduce from the workstation that made that deploy, or re-run the experiment",
         )
     files_from = state / f"{key}.files"
     rebuilt = False
@@ -304,8 +306,11 @@ def verify(
         made = rebuild(root, expect["commit"], diff, key, rebuild_dir)
         write_file_list(made.files, files_from)
         code_dir, rebuilt = made.path, True
-    agent_list = state / f"agent-{agent_hash}.files"
-    write_file_list(agent_files(agent_dir), agent_list)
+    synced_runtime: dict[str, Any] = {}
+    if not agent_there:
+        agent_list = runtime.parent / f"{agent_key}.files"
+        write_file_list(runtime_files(runtime), agent_list)
+        synced_runtime = {"key": agent_key, "src": str(runtime), "files_from": str(agent_list)}
     return {
         "sync": True,
         "rebuilt": rebuilt,
@@ -315,10 +320,8 @@ def verify(
             "files_from": str(files_from),
             "ancestors": [],
             "deploy_id": deploy_id,
-            "agent_hash": agent_key if agent_there else agent_hash,
-            "agent_src": str(agent_dir.parent),
-            "agent_files_from": str(agent_list),
         },
+        "runtime": synced_runtime,
     }
 
 

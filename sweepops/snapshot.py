@@ -13,7 +13,6 @@ renamed into place) is the ``code_sync`` role; this module only says *what* to s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,8 +20,6 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import sweepops
 
 from .errors import SweepopsError
 from .gitinfo import NOT_CODE
@@ -391,28 +388,3 @@ def write_file_list(files: Iterable[str], path: Path) -> bool:
 def write_manifest(snapshot: Snapshot, path: Path) -> bool:
     """The snapshot's file list for ``rsync --files-from=PATH --from0`` (see write_file_list)."""
     return write_file_list(snapshot.files, path)
-
-
-def agent_files(package_dir: Path | None = None) -> list[str]:
-    """The agent's files relative to the package's parent (``sweepops/agent.py`` ...), sorted."""
-    pkg = Path(package_dir) if package_dir else Path(sweepops.__file__).resolve().parent
-    return sorted(
-        p.relative_to(pkg.parent).as_posix()
-        for p in pkg.rglob("*.py")
-        if "__pycache__" not in p.relative_to(pkg).parts and p.is_file()
-    )
-
-
-def agent_package(package_dir: Path | None = None) -> tuple[Path, str]:
-    """The installed ``sweepops`` package directory and a content hash of its ``*.py`` files.
-
-    The offline agent that runs on the cluster is this exact package, synced to
-    ``LAB/agent/HASH/sweepops/``; the hash covers names and contents, so any edit makes a
-    new agent directory and jobs already queued keep theirs.
-    """
-    pkg = Path(package_dir) if package_dir else Path(sweepops.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for rel in agent_files(pkg):
-        data = (pkg.parent / rel).read_bytes()
-        digest.update(os.fsencode(rel) + b"\0" + str(len(data)).encode() + b"\0" + data)
-    return pkg, digest.hexdigest()[:16]

@@ -50,6 +50,7 @@ def create_sweeps(
     confirm_runs_above: int | None = None,
     allow_duplicate: bool = False,
     job_limits: Mapping[str, Mapping[str, Any]] | None = None,
+    wandb_problems: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create every sweep of the experiment. Returns (deploy record, changed).
 
@@ -74,6 +75,10 @@ def create_sweeps(
 
     More runs than ``confirm_runs_above`` are refused, before anything is made, unless
     ``confirm_runs`` is that number or ``"yes"`` (sweepops.plan.require_confirmation).
+
+    ``wandb_problems`` ({host: message}, from the cluster probes): why a cluster's jobs could
+    not run `wandb agent`; with wandb, any for a cluster that runs it refuses the deploy
+    before a sweep is made.
     """
     root = root.resolve()
     # Looking the deploy id up and recording it are one step: two shells deploying the same
@@ -98,6 +103,7 @@ def create_sweeps(
             job_limits=job_limits,
             confirm_runs=confirm_runs,
             confirm_runs_above=confirm_runs_above,
+            wandb_problems=wandb_problems,
         )
 
 
@@ -119,6 +125,7 @@ def _create_sweeps(
     job_limits: Mapping[str, Mapping[str, Any]] | None,
     confirm_runs: int | str | None,
     confirm_runs_above: int | None,
+    wandb_problems: Mapping[str, str] | None,
 ) -> tuple[dict[str, Any], bool]:
     if deploy_id:
         existing = ledger.find_deploy(root, deploy_id)
@@ -184,6 +191,16 @@ def _create_sweeps(
                 "the offline ones run too; nothing was created",
                 hint="deploy to each kind separately (-e clusters=...), or set compute_internet "
                 "the same for all",
+            )
+        missing = [
+            msg
+            for host, msg in sorted((wandb_problems or {}).items())
+            if msg and host not in offline_hosts
+        ]
+        if missing:
+            raise SweepopsError(
+                "; ".join(missing) + f" (the sweeps are wandb's: {why}); nothing was created",
+                hint="or run the sweeps offline: -e sweep_backend=offline",
             )
         if not dry_run:
             key = wandb_backend.require_api_key(url)

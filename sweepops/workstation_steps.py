@@ -39,7 +39,8 @@ class StepFailed(Exception):
 
 
 def snapshot(p: Params, check_mode: bool) -> Result:
-    from .snapshot import agent_files, agent_package, snapshot_of, write_file_list, write_manifest
+    from .runtime import runtime_base
+    from .snapshot import snapshot_of, write_manifest
 
     deploy_id = p["deploy_id"]
     if not deploy_id:
@@ -60,9 +61,7 @@ def snapshot(p: Params, check_mode: bool) -> Result:
         snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"], required=required)
         files_from = state_dir / "snapshots" / f"{snap.key}.files"
         write_manifest(snap, files_from)
-        agent_dir, agent_hash = agent_package()
-        agent_files_from = state_dir / "snapshots" / f"agent-{agent_hash}.files"
-        write_file_list(agent_files(agent_dir), agent_files_from)
+        base = runtime_base()
     except (SweepopsError, OSError) as exc:
         raise StepFailed(str(exc)) from exc
     result: Result = {
@@ -79,10 +78,8 @@ def snapshot(p: Params, check_mode: bool) -> Result:
         # at once (two shells) never sync into the same one
         "sync_id": f"{deploy_id}.{secrets.token_hex(3)}",
         "code_dir": str(code_dir),
-        "agent_dir": str(agent_dir),
-        "agent_src": str(agent_dir.parent),
-        "agent_hash": agent_hash,
-        "agent_files_from": str(agent_files_from),
+        # the agent's runtime without its target: the cluster probe completes the key
+        "runtime_base": base,
     }
     if snap.dirty:
         diff_path = state_dir / "deploys" / deploy_id / "dirty.diff"
@@ -129,6 +126,7 @@ def sweeps(p: Params, check_mode: bool) -> Result:
             compute_internet=p["compute_internet"],
             allow_duplicate=p["allow_duplicate"],
             job_limits=p["job_limits"],
+            wandb_problems=p["wandb_problems"],
         )
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
@@ -280,6 +278,44 @@ def reproduce_check(p: Params, check_mode: bool) -> Result:
     return {"changed": False, **out}
 
 
+# --------------------------------------------------------------------------- runtime
+
+
+def runtime(p: Params, check_mode: bool) -> Result:
+    """The agent's runtime for a cluster's interpreter (``target``, from the cluster probe),
+    built into the workstation's cache unless there; with its file list for rsync. Built in
+    check mode too (a cache of this machine, like the snapshot's file lists): the dry-run
+    sync needs it."""
+    from .interpreter import runtime_key
+    from .runtime import build, cache_dir, runtime_base, runtime_files
+    from .snapshot import write_file_list
+
+    base = p["base"] or runtime_base()
+    key = runtime_key(base, p["target"])
+    if p["key"] and p["key"] != key:
+        raise StepFailed(
+            f"the cluster probe asked for the agent runtime {p['key']} but this machine's "
+            f"sweepops makes {key} for {p['target']} (sweepops changed during the deploy?); "
+            "deploy again"
+        )
+    cache = Path(p["cache"]) if p["cache"] else cache_dir(Path(p["root"]))
+    path, built = build(p["target"], cache, base=base)
+    files = runtime_files(path)
+    files_from = cache / f"{key}.files"
+    write_file_list(files, files_from)
+    size = sum((path / f).lstat().st_size for f in files)
+    return {
+        "changed": built and not check_mode,
+        "built": built,
+        "key": key,
+        "target": p["target"],
+        "src": str(path),
+        "files_from": str(files_from),
+        "file_count": len(files),
+        "bytes": size,
+    }
+
+
 # --------------------------------------------------------------------------- registry
 
 #: Argument specs (AnsibleModule's format), by module name.
@@ -307,6 +343,14 @@ SPECS: dict[str, dict[str, Any]] = {
         "compute_internet": {"type": "dict"},
         "allow_duplicate": {"type": "bool", "default": False},
         "job_limits": {"type": "dict"},
+        "wandb_problems": {"type": "dict"},
+    },
+    "sweepops_runtime": {
+        "root": {"type": "path", "required": True},
+        "target": {"type": "str", "required": True},
+        "base": {"type": "str"},
+        "key": {"type": "str"},
+        "cache": {"type": "path"},
     },
     "sweepops_wandb_key": {"base_url": {"type": "str"}},
     "sweepops_settings": {
@@ -355,6 +399,7 @@ NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
 STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_snapshot": snapshot,
     "sweepops_sweeps": sweeps,
+    "sweepops_runtime": runtime,
     "sweepops_wandb_key": wandb_key,
     "sweepops_settings": settings,
     "sweepops_env_local": env_local,

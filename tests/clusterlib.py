@@ -140,3 +140,28 @@ def prepare_env(c: Cluster) -> str:
     group_vars.mkdir(exist_ok=True)
     (group_vars / f"{c.name}.yml").write_text(f"env_prefix: {prefix}\n")
     return prefix
+
+
+def runtime_on_cluster(c: Cluster, env_prefix: str) -> str:
+    """The agent's runtime for the interpreter of ``env_prefix``, as a deploy builds it
+    (sweepops.runtime, the workstation's runtime cache), put at LAB/agent/KEY on the cluster
+    if missing; returns that path (the cluster's view) for jobs made without a deploy."""
+    from sweepops import interpreter, runtime
+
+    info = interpreter.probe(
+        activate=interpreter.activation([], "", env_prefix), python="python", check_wandb=False
+    )
+    assert "target" in info, info
+    built, _ = runtime.build(info["target"], runtime.cache_dir(Path.cwd()))
+    theirs = c.cluster_lab / "agent" / built.name
+    if not theirs.is_dir():
+        tmp = theirs.with_name(f".incoming-{built.name}-test")
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
+        if not tmp.parent.is_dir():  # the researcher's, as a deploy would make it
+            tmp.parent.mkdir(parents=True)
+            subprocess.run(["chown", f"{c.user}:", str(tmp.parent)], check=True)
+        subprocess.run(["cp", "-a", str(built), str(tmp)], check=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+        subprocess.run(["chown", "-R", f"{c.user}:", str(tmp)], check=True)
+        os.rename(tmp, theirs)
+    return str(c.lab / "agent" / built.name)

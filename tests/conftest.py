@@ -101,6 +101,17 @@ def probe_out(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory):
+    """One cache of built agent runtimes for the session's deploys (each test's repository
+    would otherwise build its own): sweepops.runtime.CACHE_ENV, unless set already."""
+    from sweepops.runtime import CACHE_ENV
+
+    if not os.environ.get(CACHE_ENV):
+        os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("runtimes"))
+    yield os.environ[CACHE_ENV]
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """The real Slurm test cluster (tests/cluster/up), started once per session."""

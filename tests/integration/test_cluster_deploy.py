@@ -230,16 +230,36 @@ def test_check_mode_changes_nothing_on_either_side(repo, cluster, tmp_path):
             ["-e", "clusters={cluster}", "-e", "lab_root=/srv/no-such-lab"],
             "the lab root /srv/no-such-lab does not exist",
         ),
+        # the preflight of the jobs' interpreter, in the same probe
+        (
+            ["-e", "clusters={cluster}", "-e", "env_prefix=/opt/no-such-env"],
+            "{cluster}: env_prefix /opt/no-such-env does not exist on the cluster, so the jobs "
+            "would not run in your env; copy it there with `sweepops provision {cluster}`, "
+            "or set env_prefix in inventory/group_vars/{cluster}.yml",
+        ),
+        (
+            ["-e", "clusters={cluster}", "-e", "agent_python=nopython"],
+            "{cluster}: the jobs' activation (env_prefix=/opt/sweepops-research-env, "
+            "agent_python=nopython) gives no working Python on the login host: `nopython` is "
+            "not on PATH after the activation; set env_prefix in "
+            "inventory/group_vars/{cluster}.yml",
+        ),
     ],
 )
 def test_bad_input_fails_before_anything_is_made(repo, cluster, extra, expected):
+    (repo / "unique.txt").write_text(repo.as_posix())  # a snapshot no other test made
+    git(repo, "add", "unique.txt")
+    git(repo, "commit", "-qm", "unique")
     before = my_jobs(cluster)
+    lab_before = lab_listing(cluster.cluster_lab)
     extra = [arg.format(cluster=cluster.name) for arg in extra]
     proc = sweepops(repo, cluster, "deploy", "base", *extra)
     assert proc.returncode != 0
-    assert expected in proc.stdout + proc.stderr
+    out = " ".join((proc.stdout + proc.stderr).split())  # Ansible wraps long messages
+    assert expected.format(cluster=cluster.name) in out, out[-3000:]
     assert deploys(repo) == []  # no sweep was created
     assert my_jobs(cluster) - before == set()  # nothing new submitted (old jobs age out)
+    assert lab_listing(cluster.cluster_lab) == lab_before  # no snapshot, runtime or sweep
 
 
 def test_gres_the_cluster_refuses_is_reported_and_nothing_submitted(repo, cluster):

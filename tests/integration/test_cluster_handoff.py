@@ -60,7 +60,8 @@ def test_handoff_runs_offline_and_sync_uploads_each_run_once(repo, cluster):
         deploy_dir = cluster.cluster_lab / "deploys" / deploy["deploy_id"]
         for sid in sweeps:
             script = (deploy_dir / f"{sid}.sbatch").read_text()
-            assert "-m sweepops agent" in script and "wandb agent" not in script
+            # (from its runtime: LAB/agent/KEY, synced since these jobs run it)
+            assert f"python -s {cluster.lab}/agent/" in script and "wandb agent" not in script
             meta = json.loads((cluster.cluster_lab / "sweeps" / sid / "sweep.json").read_text())
             assert meta["id"] == sid and meta["config"]["method"] == "grid"
 

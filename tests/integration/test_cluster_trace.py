@@ -27,7 +27,7 @@ from tests.integration.test_cluster_results import finished, sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
-SHARED_ENV = Path("/opt/sweepops-test-env")
+SHARED_ENV = Path("/opt/sweepops-research-env")  # tests/cluster/make-env
 
 
 @pytest.fixture

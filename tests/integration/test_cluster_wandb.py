@@ -159,3 +159,40 @@ def _contains(path: Path, secret: str) -> bool:
         return secret.encode() in path.read_bytes()
     except OSError:
         return False
+
+
+def test_wandb_sweep_into_an_env_without_wandb_is_refused_before_anything_is_made(repo, cluster):
+    """The probe asks the jobs' interpreter for wandb; a wandb sweep is refused without it,
+    naming the cluster and what to do, and no sweep (here or on the server) nor job is made."""
+    import uuid
+
+    prefix = cluster.lab / f"test-env-nowandb-{uuid.uuid4().hex[:8]}"
+    theirs = cluster.cluster_lab / prefix.name
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(prefix)], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(prefix)], check=True)
+    subprocess.run(["cp", "-a", str(prefix), str(theirs)], check=True)
+    host = veth_host(cluster)
+    try:
+        with WandbDouble(extra_hosts=(host,)) as w:
+            env = {"WANDB_API_KEY": w.api_key, "WANDB_BASE_URL": w.url_for(host)}
+            before = cluster.ssh("squeue --me -h -t all -o %A").stdout.split()
+            args = ["-e", f"clusters={cluster.name}", "-e", "sweep_backend=wandb"]
+            proc = sweepops(
+                repo, cluster, env, "deploy", "base", *args, "-e", f"env_prefix={prefix}"
+            )
+            out = " ".join((proc.stdout + proc.stderr).split())
+            assert proc.returncode != 0
+            assert (
+                f"{cluster.name}: wandb is not importable by the jobs' python "
+                "(ModuleNotFoundError: No module named 'wandb'), and a wandb sweep runs "
+                f"`wandb agent` from your env (env_prefix={prefix}); install wandb there "
+                f"(pip install wandb), or set env_prefix in inventory/group_vars/{cluster.name}.yml"
+            ) in out, out[-3000:]
+            assert "nothing was created" in out
+            assert w.sweeps == {}  # no sweep on the server
+            ledger = repo / ".sweepops" / "ledger.jsonl"
+            assert not ledger.exists() or deploy_records(repo) == []
+            after = cluster.ssh("squeue --me -h -t all -o %A").stdout.split()
+            assert set(after) - set(before) == set()
+    finally:
+        subprocess.run(["rm", "-rf", str(prefix), str(theirs)], check=True)

@@ -123,20 +123,14 @@ def test_snapshot_lands_on_the_cluster_only_and_is_idempotent(cluster: Cluster, 
     assert (snap / "train.py").read_text() == (repo / "train.py").read_text()
     assert (snap / "train.py").stat().st_mode & 0o222 == 0  # read-only: shared inodes stay put
     assert (cluster.cluster_lab / "code" / "LATEST").read_text().strip() == key
-    # The hash of the package as the run saw it (others may edit sweepops/ meanwhile).
-    agent_dir = reported(first, "code_sync_agent_dir")
-    assert agent_dir.startswith(f"{cluster.lab}/agent/")
-    agent = cluster.cluster_lab / "agent" / Path(agent_dir).name / "sweepops"
-    assert (agent / "agent.py").is_file() and (agent / "snapshot.py").is_file()
-    assert not list(agent.rglob("__pycache__"))
+    # No runtime asked for (code_sync_runtime): the code only (deploys sync the agent's too).
+    assert re.search(r"code_sync_agent_dir=['\"]?$", first.stdout, re.M), first.stdout
     # Only the cluster side has it: the workstation's /srv/sweepops-lab is another directory.
     assert not (WORKSTATION_LAB / "code" / key).exists()
     assert not list((cluster.cluster_lab / "code").glob(f".incoming-{key}-*"))
-    # nothing left to do (unless the sweepops package itself changed in between)
+    # nothing left to do
     second = run_playbook(cluster, repo)
-    changed = ok(second)["changed"]
-    if reported(second, "code_sync_agent_dir") == agent_dir:
-        assert changed == 0, second.stdout
+    assert ok(second)["changed"] == 0, second.stdout
 
 
 def test_new_commit_makes_a_new_snapshot_of_hard_links(cluster: Cluster, repo: Path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,12 +24,12 @@ from typing import Any
 import pytest
 
 from sweepops.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
-from tests.clusterlib import Cluster
+from tests.clusterlib import Cluster, runtime_on_cluster
 from tests.conftest import PROBE, REPO, agent_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 BIN = Path(sys.executable).parent
-ENV_PREFIX = "/opt/sweepops-test-env"
+ENV_PREFIX = "/opt/sweepops-research-env"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,7 @@ class Lab:
 
     cluster: Cluster
     token: str
+    agent_dir: str = ""  # the agent's runtime on the cluster (LAB/agent/KEY)
 
     @property
     def local(self) -> Path:  # as seen from the workstation
@@ -91,7 +93,7 @@ class Lab:
             "sbatch_deploy_id": self.deploy_id,
             "sbatch_sweeps": sweeps,
             "sbatch_snapshot_dir": str(self.remote / "code"),
-            "sbatch_agent_dir": str(self.remote / "agent"),
+            "sbatch_agent_dir": self.agent_dir,
             "sbatch_env_prefix": ENV_PREFIX,
             "sbatch_extra_directives": [f"--export=ALL,PROBE_OUT={self.remote / 'out'}"],
             **extra,
@@ -137,14 +139,9 @@ class Lab:
 
 @pytest.fixture
 def lab(cluster: Cluster, job_env: str) -> Lab:
-    lab = Lab(cluster, uuid.uuid4().hex[:8])
-    for sub in ("sweeps", "code", "out", "agent"):
+    lab = Lab(cluster, uuid.uuid4().hex[:8], runtime_on_cluster(cluster, job_env))
+    for sub in ("sweeps", "code", "out"):
         (lab.local / sub).mkdir(parents=True)
-    shutil.copytree(
-        REPO / "sweepops",
-        lab.local / "agent" / "sweepops",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
     shutil.copy(PROBE, lab.local / "code" / "probe.py")
     lab.chown()
     return lab
@@ -242,6 +239,55 @@ def test_failing_runs_make_the_tasks_fail(lab: Lab):
     job_id = job_ids(proc)[sweep.id]
     states = final_states(lab, job_id, tasks=2)
     assert set(states.values()) == {"FAILED"}, states
+
+
+def test_a_node_that_differs_from_the_login_host_fails_the_job_fast(lab: Lab):
+    """What the deploy's preflight checked on the login host, each job checks on its node:
+    no interpreter after the activation (exit 3), or one the agent's runtime was not built
+    for (exit 2); the log says so in the preflight's words and no run is claimed."""
+    from sweepops import interpreter
+
+    cluster = lab.cluster.name
+    sweep = lab.sweep({"x": {"values": [1, 2]}}, name="nopython")
+    proc = lab.playbook([lab.sweep_item(sweep, agents=1)], sbatch_python="nopython")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job_id = job_ids(proc)[sweep.id]
+    assert set(final_states(lab, job_id, tasks=1).values()) == {"FAILED"}
+    assert lab.sacct(job_id)[f"{job_id}_1"] == "FAILED"
+    (log,) = (lab.deploy_dir / "logs").glob(f"nopython-{job_id}_*.out")
+    text = log.read_text()
+    node = re.search(r"host=(\S+)", text).group(1)
+    words = interpreter.python_problem(
+        cluster, "`nopython` is not on PATH after the activation", env_prefix=ENV_PREFIX,
+        conda_root="", modules=[], python="nopython", where=f"node {node}",
+    )  # fmt: skip
+    assert f"[sweepops] {words}" in text, text
+    assert sweep.runs() == []  # the agent never started
+
+    # a runtime built for another Python than this node's
+    other = lab.local / "agent-other"
+    local_runtime = lab.cluster.cluster_lab / Path(lab.agent_dir).relative_to(lab.cluster.lab)
+    shutil.copytree(local_runtime / "sweepops", other / "sweepops")
+    shutil.copy(local_runtime / "__main__.py", other / "__main__.py")
+    meta = json.loads((local_runtime / "runtime.json").read_text())
+    built_for = "cp39-linux-x86_64-glibc2.17"
+    (other / "runtime.json").write_text(json.dumps({**meta, "target": built_for}))
+    lab.chown()
+    sweep = lab.sweep({"x": {"values": [1, 2]}}, name="otherpython")
+    lab.agent_dir = str(lab.remote / "agent-other")
+    proc = lab.playbook([lab.sweep_item(sweep, agents=1)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job_id = job_ids(proc)[sweep.id]
+    assert set(final_states(lab, job_id, tasks=1).values()) == {"FAILED"}
+    (log,) = (lab.deploy_dir / "logs").glob(f"otherpython-{job_id}_*.out")
+    text = log.read_text()
+    node = re.search(r"host=(\S+)", text).group(1)
+    found = interpreter.probe(
+        activate=interpreter.activation([], "", ENV_PREFIX), python="python", check_wandb=False
+    )["target"]
+    words = interpreter.target_problem(cluster, built_for, found, node)
+    assert f"[sweepops] {words}" in text and "agent exited 2" in text, text
+    assert sweep.runs() == []
 
 
 def test_bad_partition_is_a_clear_error_and_nothing_is_recorded(lab: Lab):

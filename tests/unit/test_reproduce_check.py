@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from sweepops import imagedigest
 from sweepops.errors import SweepopsError
 from sweepops.reproduce import changes, expected, verify
-from sweepops.snapshot import agent_package, snapshot_of
+from sweepops.snapshot import snapshot_of
 from tests import conftest
 
 
@@ -134,7 +135,7 @@ def test_everything_there_nothing_to_sync(repo: Path, tmp_path: Path) -> None:
         "agent_present": True,
     }
     out = verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
-    assert out == {"sync": False, "snapshot": {}, "rebuilt": False}
+    assert out == {"sync": False, "snapshot": {}, "rebuilt": False, "runtime": {}}
 
 
 def test_changed_env_is_refused_before_anything_else(repo: Path, tmp_path: Path) -> None:
@@ -154,8 +155,7 @@ def test_gone_snapshot_is_rebuilt_from_commit_and_stored_diff(repo: Path, tmp_pa
     diff.parent.mkdir(parents=True)
     diff.write_text(snap.diff)
     git(repo, "checkout", "--", "train.py")  # the work tree moved on
-    _, agent_hash = agent_package()
-    expect = _expect(repo, snap, dirty=True, agent_key=agent_hash)
+    expect = _expect(repo, snap, dirty=True, agent_key="a" * 16)
     observed = {
         "env": {"exists": True, "digest": "e" * 64},
         "snapshot_present": False,
@@ -168,24 +168,43 @@ def test_gone_snapshot_is_rebuilt_from_commit_and_stored_diff(repo: Path, tmp_pa
     assert (tmp_path / "rb" / "train.py").read_text() == "print('dirty')\n"
     listed = Path(sync["files_from"]).read_bytes().split(b"\0")
     assert b"train.py" in listed
-    assert sync["agent_hash"] == agent_hash and sync["deploy_id"] == "r1"
+    assert sync["deploy_id"] == "r1" and out["runtime"] == {}  # the runtime is still there
 
 
 def test_gone_snapshot_without_its_diff_is_refused(repo: Path, tmp_path: Path) -> None:
     (repo / "train.py").write_text("print('dirty')\n")
     snap = snapshot_of(repo, allow_dirty=True)
-    expect = _expect(repo, snap, dirty=True, agent_key=agent_package()[1])
+    expect = _expect(repo, snap, dirty=True, agent_key="a" * 16)
     observed = {"env": {"exists": True, "digest": "e" * 64}, "agent_present": True}
     with pytest.raises(SweepopsError, match="diff .* is missing"):
         verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
 
 
-def test_gone_agent_of_another_version_is_refused(repo: Path, tmp_path: Path) -> None:
+def test_gone_agent_runtime_not_in_the_cache_is_refused(repo: Path, tmp_path: Path) -> None:
     snap = snapshot_of(repo, allow_dirty=False)
     expect = _expect(repo, snap, dirty=False, agent_key="0" * 16)
     observed = {"env": {"exists": True, "digest": "e" * 64}, "snapshot_present": True}
-    with pytest.raises(SweepopsError, match="agent package 0000000000000000 .* is gone"):
+    with pytest.raises(SweepopsError, match="agent runtime 0000000000000000 .* is gone"):
         verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
+
+
+def test_gone_agent_runtime_is_synced_again_from_the_cache(repo: Path, tmp_path: Path) -> None:
+    snap = snapshot_of(repo, allow_dirty=False)
+    from sweepops.runtime import cache_dir
+
+    cached = cache_dir(repo) / ("1" * 16)  # .sweepops/runtimes, or $SWEEPOPS_RUNTIME_CACHE
+    (cached / "sweepops").mkdir(parents=True)
+    (cached / "runtime.json").write_text("{}")
+    (cached / "sweepops" / "agent.py").write_text("")
+    expect = _expect(repo, snap, dirty=False, agent_key="1" * 16)
+    observed = {"env": {"exists": True, "digest": "e" * 64}, "snapshot_present": True}
+    out = verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
+    assert out["sync"] and not out["rebuilt"]
+    runtime = out["runtime"]
+    assert runtime["key"] == "1" * 16 and runtime["src"] == str(cached)
+    listed = Path(runtime["files_from"]).read_bytes().split(b"\0")
+    assert sorted(x for x in listed if x) == [b"runtime.json", b"sweepops/agent.py"]
+    shutil.rmtree(cached)
 
 
 def test_changed_files_are_named_when_the_workstation_still_has_the_deployed_env(tmp_path: Path):

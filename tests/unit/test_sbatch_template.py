@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -56,6 +58,7 @@ def render(**over: Any) -> str:
         "sbatch_wandb_max_failures": 3,
         "sbatch_wandb_env": {},
         "sbatch_wandb_handoff": False,
+        "sbatch_cluster": "atlas",
     }
     values.update(over)
     return env.get_template("agent.sbatch.j2").render(**values)
@@ -100,13 +103,13 @@ def test_bare_defaults(tmp_path):
     ]
     assert "set -euo pipefail" in text
     assert 'export PATH=/opt/env/bin:"$PATH"' in text
-    assert "export PYTHONPATH=/srv/lab/agent/h2" in text
+    assert "PYTHONPATH" not in text  # the runs get the env as it is
     assert "cd /srv/lab/code/h1\n" in text
     assert (
-        "agent=(python -m sweepops agent /srv/lab/sweeps/abc --code-dir /srv/lab/code/h1 "
+        "agent=(python -s /srv/lab/agent/h2 agent /srv/lab/sweeps/abc --code-dir /srv/lab/code/h1 "
         "--lease 60)" in text
     )
-    assert "apptainer" not in text and "conda" not in text and "module load" not in text
+    assert "apptainer" not in text and "conda activate" not in text and "module load" not in text
     assert "scontrol requeue" in text
 
 
@@ -201,11 +204,68 @@ def _script_for(tmp_path: Path) -> str:
 
 
 def test_exit_status_is_the_agents(tmp_path):
-    proc = _run_script(_script_for(tmp_path), tmp_path, 'echo "PYTHONPATH=$PYTHONPATH"; exit 1\n')
+    body = 'echo "args=$* PYTHONPATH=${PYTHONPATH:-none}"; exit 1\n'
+    proc = _run_script(_script_for(tmp_path), tmp_path, body)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1, out
-    assert f"PYTHONPATH={tmp_path / 'agent'}" in out
+    # the runtime is the agent's argument, not on anybody's PYTHONPATH
+    assert f"args=-s {tmp_path / 'agent'} agent /srv/lab/sweeps/abc" in out
+    assert "PYTHONPATH=none" in out
     assert "agent exited 1" in out
+
+
+def test_activation_is_the_one_the_probe_runs(tmp_path):
+    from sweepops.interpreter import activation
+
+    for conda, env, mods in [("", "/opt/env", []), ("/opt/conda", "/e", ["cuda/12.2", "x"])]:
+        text = render(sbatch_conda_root=conda, sbatch_env_prefix=env, sbatch_modules=mods)
+        lines = activation(mods, conda, env).splitlines()
+        loads = [line for line in lines if line.startswith("module load")]
+        rest = [line for line in lines if not line.startswith(("module load", "set "))]
+        assert "".join(f"{x}\n" for x in loads) in text
+        joined = "; ".join([*rest, "export PYTHONDONTWRITEBYTECODE=1"])
+        assert f"activate={shlex.quote(joined)}\n" in text
+
+
+def test_no_python_on_the_node_fails_fast_in_the_preflights_words(tmp_path):
+    from sweepops.interpreter import python_problem
+
+    text = render(
+        sbatch_python="nopython-xyz",
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+    )
+    proc = _run_script(text, tmp_path, "echo agent started\n")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3, out
+    assert "agent started" not in out
+    words = python_problem(
+        "atlas",
+        "`nopython-xyz` is not on PATH after the activation",
+        env_prefix=str(tmp_path / "env"),
+        conda_root="",
+        modules=[],
+        python="nopython-xyz",
+        where=f"node {socket.gethostname()}",
+    )
+    assert f"[sweepops] {words}" in out, out
+
+
+def test_wandb_sweep_without_wandb_fails_fast_in_the_preflights_words(tmp_path):
+    from sweepops.interpreter import wandb_problem
+
+    text = _wandb_script(tmp_path)
+    body = "[[ $1 == -c ]] && exec python3 -c 'import wandb_not_here'\necho agent started\n"
+    proc = _run_script(text, tmp_path, body)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3, out
+    words = wandb_problem(
+        "atlas",
+        "ModuleNotFoundError: No module named 'wandb_not_here'",
+        env_prefix=str(tmp_path / "env"),
+    )
+    assert f"[sweepops] {words}" in out, out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
@@ -280,7 +340,9 @@ def test_wandb_agent_job_fails_when_a_run_failed(tmp_path, exits, rc):
     assert "sweepops agent" not in text
     _fake_wandb(tmp_path, exits)
     real = subprocess.run(["bash", "-c", "command -v python3"], capture_output=True, text=True)
-    proc = _run_script(text, tmp_path, f'exec {real.stdout.strip()} "$@"\n')
+    # the job's preflight imports wandb: this fake env has it
+    body = f'[[ "$*" == "-c import wandb" ]] && exit 0\nexec {real.stdout.strip()} "$@"\n'
+    proc = _run_script(text, tmp_path, body)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == rc, out
     assert "wandb agent --max-consecutive-failed-runs 3 ent/proj/sw1" in out
@@ -307,7 +369,7 @@ def test_wandb_sweep_on_compute_nodes_without_internet_runs_the_offline_agent(tm
     )
     bash_n(text, tmp_path)
     assert "wandb agent" not in text and "WANDB_BASE_URL" not in text and "shim" not in text
-    assert "-m sweepops agent /srv/lab/sweeps/sw1 --code-dir /srv/lab/code/h1 --shard 1/2" in text
+    assert "-s /srv/lab/agent/h2 agent /srv/lab/sweeps/sw1 --code-dir /srv/lab/code/h1 --shard 1/2" in text
     assert "export WANDB_ERROR_REPORTING=false" in text
     # the same sweep on a cluster with internet runs wandb agent
     assert "wandb agent" in render(sbatch_sweep=sweep)
@@ -365,3 +427,29 @@ def test_requeues_per_task_are_capped(tmp_path, restarts, requeued):
     else:
         assert got == [], out
         assert f"requeued {restarts} times already (max_requeues 3)" in out
+
+
+def test_in_the_container_too_a_missing_python_fails_fast(tmp_path):
+    """The container branch runs the same check inside the container (here a fake runtime
+    that drops its own options and runs the command on the host)."""
+    fake = tmp_path / "bin" / "apptainer"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/bash\nshift  # exec\nwhile [[ $1 == --* ]]; do [[ $1 == --bind ]] && shift; shift; '
+        'done\nshift  # the image\nexec "$@"\n'
+    )
+    fake.chmod(0o755)
+    text = render(
+        sbatch_python="nopython-xyz",
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+        sbatch_container_image=str(tmp_path / "img.sif"),
+        sbatch_container_runtime=str(fake),
+    )
+    proc = _run_script(text, tmp_path, "echo agent started\n")
+    out, _ = proc.communicate(timeout=30)
+    assert "agent started" not in out
+    assert "`nopython-xyz` is not on PATH after the activation" in out, out
+    assert f"gives no working Python on node {socket.gethostname()}" in out
+    assert "agent exited 3" in out and proc.returncode == 3

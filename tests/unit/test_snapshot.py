@@ -11,8 +11,6 @@ import pytest
 from sweepops.errors import SweepopsError
 from sweepops.snapshot import (
     MAX_LISTED,
-    agent_files,
-    agent_package,
     snapshot_of,
     write_file_list,
     write_manifest,
@@ -245,30 +243,6 @@ def test_write_file_list_empty(tmp_path: Path) -> None:
     path = tmp_path / "empty.files"
     write_file_list([], path)
     assert path.read_bytes() == b""
-
-
-def test_agent_package_hash_is_of_content(tmp_path: Path) -> None:
-    pkg = tmp_path / "site" / "sweepops"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "__pycache__").mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "sub" / "m.py").write_text("X = 1\n")
-    (pkg / "__pycache__" / "junk.py").write_text("ignored\n")
-    (pkg / "data.txt").write_text("not python\n")
-    path, first = agent_package(pkg)
-    assert path == pkg and len(first) == 16
-    assert agent_files(pkg) == ["sweepops/__init__.py", "sweepops/sub/m.py"]
-    (pkg / "__pycache__" / "junk.py").write_text("still ignored\n")
-    assert agent_package(pkg)[1] == first
-    (pkg / "sub" / "m.py").write_text("X = 2\n")
-    assert agent_package(pkg)[1] != first
-
-
-def test_installed_agent_package() -> None:
-    path, digest = agent_package()
-    assert (path / "agent.py").is_file() and (path / "snapshot.py").is_file()
-    assert "sweepops/snapshot.py" in agent_files()
-    assert len(digest) == 16
 
 
 def test_journal_edits_do_not_dirty_the_tree_or_change_the_key(repo: Path) -> None:

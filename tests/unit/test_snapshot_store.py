@@ -19,7 +19,7 @@ def make(lab: Path, kind: str, key: str, age_min: int) -> Path:
 
 def test_referenced_finds_this_labs_snapshots_only() -> None:
     texts = [
-        "cd /srv/lab/code/0123abcd0123abcd && PYTHONPATH=/srv/lab/agent/89abcdef89abcdef python",
+        "cd /srv/lab/code/0123abcd0123abcd && python -s /srv/lab/agent/89abcdef89abcdef agent",
         "cd /srv/other/code/ffffffffffffffff",  # another lab root
         "cd /srv/lab/code/xyz",  # not a key
     ]

@@ -1,0 +1,1 @@
+../sweepops/interpreter.py
