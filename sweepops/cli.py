@@ -210,6 +210,9 @@ def _run_why(row: dict[str, Any], answers: dict[str, dict[str, Any]]) -> str:
     """One line of why a run did not finish: from its log here, or as its cluster said."""
     from .failures import read_tail, run_reason
 
+    if row.get("record") and row.get("state") == "unreadable":
+        # no log to read: name the record (results keeps its row, sweepops.results)
+        return f"its run record {row['record']} cannot be read ({row.get('error') or '?'})"
     cluster = row.get("cluster")
     if cluster in (None, "local"):
         return run_reason(row, read_tail(str(row.get("log") or "")))

@@ -368,3 +368,16 @@ def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
     assert _follow_local(find_log("r1", dirs), dirs, follow=True) == 0
     writer.join()
     assert capsys.readouterr().out == "epoch 1\nepoch 2\nepoch 3\ndone\n"
+
+
+def test_deploy_wait_names_an_unreadable_record_not_a_log():
+    # results keeps an unreadable record's row (issue 19): deploy --wait names the record
+    row = {"run_id": "r1", "state": "unreadable", "record": "/lab/sweeps/s/runs/r1.json"}
+    row.update(error="Expecting value: line 1 column 1 (char 0)", cluster="atlas-login")
+    why = cli._run_why(row, {})
+    assert why == (
+        "its run record /lab/sweeps/s/runs/r1.json cannot be read "
+        "(Expecting value: line 1 column 1 (char 0))"
+    )
+    failed = {"run_id": "r2", "state": "failed", "exit_code": 3, "cluster": "local", "log": ""}
+    assert cli._run_why(failed, {}) == "failed (exit 3)"
