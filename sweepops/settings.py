@@ -230,6 +230,9 @@ DEPLOY_VARS = {
     "agent_lease_seconds": lambda n, v: _whole(n, v, 1),
     "agent_max_consecutive_failures": lambda n, v: _whole(n, v, 1),
     "allow_dirty": _bool,
+    "allow_duplicate": _bool,
+    "max_requeues": lambda n, v: _whole(n, v, 0),
+    "preempt_signal_seconds": lambda n, v: _whole(n, v, 0),
     "confirm_runs": _confirm,
     "confirm_runs_above": lambda n, v: _whole(n, v, 1),
 }

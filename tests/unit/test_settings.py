@@ -76,6 +76,9 @@ def test_a_broken_hosts_file_is_one_line_with_file_and_line(tmp_path: Path) -> N
         ("clusters", None, "-e clusters= names no cluster"),
         ("clusters", " , ", "-e clusters= ,  names no cluster"),
         ("allow_dirty", "maybe", "-e allow_dirty=maybe: expected true or false"),
+        ("allow_duplicate", "maybe", "-e allow_duplicate=maybe: expected true or false"),
+        ("max_requeues", -1, "-e max_requeues=-1: expected a whole number >= 0"),
+        ("preempt_signal_seconds", "2m", "-e preempt_signal_seconds=2m: expected a whole number"),
         ("confirm_runs", "lots", "-e confirm_runs=lots: expected a whole number >= 1"),
     ],
 )
@@ -92,6 +95,8 @@ def test_good_deploy_values_are_parsed() -> None:
     assert parse_deploy_var("confirm_runs", "yes") == "yes"
     assert parse_deploy_var("confirm_runs", 5000) == 5000
     assert parse_deploy_var("exp", "base") == "base"
+    assert parse_deploy_var("allow_duplicate", "true") is True
+    assert parse_deploy_var("max_requeues", 0) == 0
 
 
 def test_runner_dirs_of_finished_processes_are_pruned(tmp_path: Path) -> None:
