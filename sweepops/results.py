@@ -228,7 +228,10 @@ def results_exit_code(rows: list[dict[str, Any]]) -> int:
     failed = sum(s in ("failed", "crashed", "killed") for s in states)
     if not failed:
         return 0
-    going = sum(s in ("finished", "stopped", "running", "pending", "preempted") for s in states)
+    # a preempted or lost run (its agent gone) waits to be run again: not every run failed
+    going = sum(
+        s in ("finished", "stopped", "running", "pending", "preempted", "lost") for s in states
+    )
     return 3 if not going else 1
 
 

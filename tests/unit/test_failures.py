@@ -176,6 +176,7 @@ def test_results_exit_codes():
     assert results_exit_code([_row("a", "finished", 1.0), _row("b", "failed", None)]) == 1
     assert results_exit_code([_row("a", "failed", None), _row("b", "failed", None)]) == 3
     assert results_exit_code([_row("a", "failed", None), _row("b", "running", None)]) == 1
+    assert results_exit_code([_row("a", "failed", None), _row("b", "lost", None)]) == 1
     assert results_exit_code([]) == 0
 
 
