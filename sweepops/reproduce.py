@@ -4,8 +4,8 @@ The run is found in the local sweeps of the ledger's deploys or in the cluster r
 ``sweepops results`` fetched (``.sweepops/cache/HOST/SWEEP/runs/RUN.json``). Its copy is a
 new one-run offline sweep: the original sweep's config with every parameter fixed to the
 run's value (``value``, method grid), submitted by ``playbooks/reproduce.yml`` with the
-same code snapshot (``LAB/code/KEY``), agent package (``LAB/agent/HASH``) and env prefix the
-original deploy recorded, and the same container image path.
+same code snapshot (``LAB/code/KEY``), agent runtime (``LAB/agent/KEY``, sweepops.runtime)
+and env prefix the original deploy recorded, and the same container image path.
 
 Before it submits, ``reproduce.yml`` looks at the cluster and :func:`verify` decides:
 
@@ -15,8 +15,9 @@ Before it submits, ``reproduce.yml`` looks at the cluster and :func:`verify` dec
   package-list hash of the ledger's ``env`` events (``sweepops provision``);
 - a code snapshot that is gone from the cluster is rebuilt on the workstation from the
   recorded commit and the stored dirty diff (:mod:`sweepops.rebuild`), checked against the
-  recorded tree hash and synced again as ``LAB/code/KEY``; a gone agent package is synced
-  again only when this machine's is the very same (same content hash).
+  recorded tree hash and synced again as ``LAB/code/KEY``; a gone agent runtime is synced
+  again from this machine's runtime cache (content-addressed: the same key is the same
+  runtime), else refused; an agent directory from before runtimes is refused.
 """
 
 from __future__ import annotations
@@ -265,8 +266,10 @@ def verify(
 ) -> dict[str, Any]:
     """Decide on what ``reproduce.yml`` saw on the cluster. Raises SweepopsError when the
     env or image changed, or when a gone snapshot/agent cannot be restored exactly.
-    Returns ``{"sync": bool, "snapshot": code_sync_snapshot or {}, "rebuilt": bool}``:
-    what the ``code_sync`` role must put back on the cluster."""
+    Returns ``{"sync": bool, "snapshot": code_sync_snapshot or {}, "rebuilt": bool,
+    "runtime": code_sync_runtime or {}}``: what the ``code_sync`` role must put back.
+    ``observed``: ``env``, ``image``, ``snapshot_present``, ``agent_present`` and
+    ``agent_is_runtime`` (LAB/agent/KEY has the runtime's ``runtime.json``)."""
     from .runtime import cache_dir, runtime_files
     from .snapshot import write_file_list
 
@@ -275,6 +278,20 @@ def verify(
         raise SweepopsError("cannot reproduce exactly: " + "; ".join(problems), hint=CHANGED_HINT)
     snapshot_there = bool(observed.get("snapshot_present"))
     agent_there = bool(observed.get("agent_present"))
+    if (
+        agent_there
+        and "agent_is_runtime" in observed
+        and not _as_bool(observed["agent_is_runtime"])
+    ):
+        # LAB/agent/KEY of a deploy made before agent runtimes: the sweepops package that
+        # jobs put on PYTHONPATH. Today's job script runs `python -s DIR agent`, which it is
+        # not (no __main__.py, no sweep engine): the job would die at its first line.
+        raise SweepopsError(
+            f"cannot reproduce exactly: the agent {expect['agent_key']} of deploy "
+            f"{expect['deploy_id']} on {host} is a sweepops package from before agent "
+            "runtimes, which this sweepops' job script cannot run",
+            hint="re-run the experiment with a new deploy (its runs are then reproducible)",
+        )
     if snapshot_there and agent_there:
         return {"sync": False, "snapshot": {}, "rebuilt": False, "runtime": {}}
     key, agent_key = expect["snapshot_key"], expect["agent_key"]

@@ -234,3 +234,27 @@ def test_a_reproduction_uses_its_original_deploys_diff(tmp_path: Path):
     assert got["dirty"] is True
     plain = expected(tmp_path, {"deploy_id": "d1", "commit": "c"}, origin)
     assert plain["diff_path"].endswith("/deploys/d1/dirty.diff") and plain["dirty"] is False
+
+
+def test_an_agent_package_from_before_runtimes_is_refused(repo: Path, tmp_path: Path) -> None:
+    # LAB/agent/KEY is there but holds no runtime.json: today's job script (python -s DIR
+    # agent) cannot run it; refused before anything is synced or submitted
+    snap = snapshot_of(repo, allow_dirty=False)
+    expect = _expect(repo, snap, dirty=False, agent_key="2" * 16)
+    observed = {
+        "env": {"exists": True, "digest": "e" * 64},
+        "snapshot_present": True,
+        "agent_present": True,
+        "agent_is_runtime": False,
+    }
+    with pytest.raises(SweepopsError, match="2222222222222222 .* from before agent runtimes"):
+        verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
+    out = verify(
+        repo,
+        expect,
+        {**observed, "agent_is_runtime": True},
+        host="h",
+        rebuild_dir=tmp_path / "rb",
+        deploy_id="r1",
+    )
+    assert out == {"sync": False, "snapshot": {}, "rebuilt": False, "runtime": {}}
