@@ -124,6 +124,8 @@ def main() -> None:
             argv = [sys.executable, "-m", "sweepops", "deploy", "base", "-e"]
             argv += [f"clusters={cluster.name}", "-e", f"lab_root={lab}", "-e"]
             argv += [f"deploy_id={deploy_id}", "-e", 'extra_directives=["--hold"]']
+            # one commit deployed again on purpose (a new deploy id each time)
+            argv += ["-e", "allow_duplicate=true"]
             agent_dir = cluster.state / "lab" / Path(lab).name / "agent"
             had = (_dirs(cache), _dirs(agent_dir))
             time.sleep(6)  # the inventory's ControlPersist (5 s): every deploy starts cold
