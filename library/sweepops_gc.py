@@ -1,11 +1,11 @@
 #!/usr/bin/python
-"""Ansible module: remove old code snapshots and agent packages from a cluster's lab root."""
+"""Ansible module: remove old code snapshots and agent runtimes from a cluster's lab root."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: sweepops_gc
-short_description: Remove code snapshots and agent packages no live job needs
+short_description: Remove code snapshots and agent runtimes no live job needs
 description:
   - Every deploy leaves an immutable snapshot C(LAB/code/KEY) (and C(LAB/agent/KEY)); files
     shared with earlier snapshots are hard links, but each snapshot still costs one inode per

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: sweepops_snapshot
-short_description: Compute the content-keyed code snapshot and agent package a deploy syncs
+short_description: Compute the content-keyed code snapshot a deploy syncs
 description:
   - Runs on the workstation (C(delegate_to: localhost)). Computes the git tree hash of
     I(code_dir)'s working tree as git would commit it (C(.gitignore) honoured) and writes
@@ -77,6 +77,11 @@ diff_path:
   type: str
 deploy_id:
   description: The deploy id (given or generated).
+  returned: always
+  type: str
+sync_id:
+  description: Names this run's C(.incoming-*) directories on the clusters (the deploy id and
+    a random suffix): two deploys of one id at once never sync into the same one.
   returned: always
   type: str
 code_dir:
