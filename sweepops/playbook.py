@@ -117,6 +117,9 @@ def _run(
         "PATH": path,
         "ANSIBLE_FORCE_COLOR": "1" if colour else "0",
         "ANSIBLE_NOCOLOR": "0" if colour else "1",
+        # ansible-runner turns host key checking off unless told otherwise: keep ansible.cfg's
+        # (a changed host key must stop the deploy, not be accepted in silence)
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
     }
     private = _private_dir(root)
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from . import ledger, stranded
 from .failures import FAILED_JOB_STATES, FAILED_RUN_STATES, read_tail, run_reason
 from .slurm import FINAL_STATES, base_job_id
+from .sweep_layout import REQUEUE_STATES
 
 #: wandb run states, as the offline engine's (counted the same way).
 _WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
@@ -233,7 +234,8 @@ def format_status(status: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------- exit code
 def exit_code(statuses: list[dict[str, Any]]) -> int:
     """0 when nothing failed; 1 when some run or job failed; 3 when runs or jobs failed, none
-    finished and nothing is live any more (an experiment that produced nothing)."""
+    finished and nothing is live any more (an experiment that produced nothing). Runs that
+    wait to be run again (preempted, lost; stranded ones included) count as live."""
     failed = finished = live = 0
     for status in statuses:
         sweeps = list(status["local"]) + list((status.get("wandb") or {}).get("sweeps") or [])
@@ -248,6 +250,8 @@ def exit_code(statuses: list[dict[str, Any]]) -> int:
             failed += int(counts.get("failed") or 0)
             finished += int(counts.get("finished") or 0) + int(counts.get("stopped") or 0)
             live += int(counts.get("running") or 0) + int(s.get("agents") or 0)
+            # preempted or lost runs wait to be run again (stranded ones too): not failures
+            live += sum(int(counts.get(state) or 0) for state in REQUEUE_STATES)
     if not failed:
         return EXIT_OK
     return EXIT_ALL_FAILED if not finished and not live else EXIT_SOME_FAILED

@@ -216,6 +216,10 @@ def test_status_lines_and_exit_codes():
     assert exit_code([_status(running, {"failed": 1, "finished": 0, "running": 1})]) == 1
     done = {"7_1": {"state": "COMPLETED"}}
     assert exit_code([_status(done, {"failed": 0, "finished": 3, "running": 0})]) == 0
+    # a killed job whose run waits to be run again (stranded): not "every run failed"
+    killed = {"7_1": {"state": "CANCELLED"}}
+    stranded = {"failed": 0, "finished": 0, "running": 0, "lost": 1}
+    assert exit_code([_status(killed, stranded)]) == 1
     json.dumps(status)  # status --json
 
 
