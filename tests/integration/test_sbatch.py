@@ -252,8 +252,9 @@ def test_a_node_that_differs_from_the_login_host_fails_the_job_fast(lab: Lab):
     proc = lab.playbook([lab.sweep_item(sweep, agents=1)], sbatch_python="nopython")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     job_id = job_ids(proc)[sweep.id]
-    assert set(final_states(lab, job_id, tasks=1).values()) == {"FAILED"}
-    assert lab.sacct(job_id)[f"{job_id}_1"] == "FAILED"
+    # the one task failed (asked once: sacct may name the task's row differently while its
+    # array record is still being written)
+    assert list(final_states(lab, job_id, tasks=1).values()) == ["FAILED"]
     (log,) = (lab.deploy_dir / "logs").glob(f"nopython-{job_id}_*.out")
     text = log.read_text()
     node = re.search(r"host=(\S+)", text).group(1)
