@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import fcntl
 import os
 import signal
@@ -140,14 +139,12 @@ class Agent:
             self.report.disk_full = exc.message
             self.say(f"{exc.message}; stopping this agent ({exc.hint})")
         except OSError as exc:  # the log, the params file: the same full disk
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
             where = exc.filename or self.sweep.path
-            self.report.disk_full = f"disk full: cannot write {where} ({exc.strerror})"
-            self.say(
-                f"{self.report.disk_full}; stopping this agent (free space, then start "
-                "an agent again: runs already recorded are kept)"
-            )
+            full = DiskFull.of(exc, f"disk full: cannot write {where} ({exc.strerror})")
+            if full is None:
+                raise
+            self.report.disk_full = full.message
+            self.say(f"{full.message}; stopping this agent ({full.hint})")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -452,13 +449,12 @@ class Reserve:
             os.posix_fallocate(fd, 0, size)
         except OSError as exc:
             self.release()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull(
-                    f"disk full: no room for a run's record in {agents_dir.parent} "
-                    f"({exc.strerror})",
-                    hint="free space there (or raise the quota), then start an agent again: "
-                    "runs already recorded are kept",
-                ) from None
+            full = DiskFull.of(
+                exc,
+                f"disk full: no room for a run's record in {agents_dir.parent} ({exc.strerror})",
+            )
+            if full is not None:
+                raise full from None
             raise
 
     def release(self) -> bool:

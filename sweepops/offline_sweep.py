@@ -65,6 +65,18 @@ class DiskFull(SweepopsError):
     """A sweep file could not be written: its disk (or quota) is full. Nothing half-written
     is left behind: the file keeps its previous content."""
 
+    HINT = (
+        "free space there (or raise the quota), then start an agent again: "
+        "runs already recorded are kept"
+    )
+
+    @classmethod
+    def of(cls, exc: OSError, message: str) -> DiskFull | None:
+        """``message`` as a DiskFull when ``exc`` says the disk or quota is full, else None."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return cls(message, hint=cls.HINT)
+        return None
+
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -74,13 +86,13 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(
-                f"disk full: cannot write {path} ({exc.strerror}, "
-                f"{_free_space(path.parent)} free there)",
-                hint="free space there (or raise the quota), then start an agent again: "
-                "runs already recorded are kept",
-            ) from None
+        full = DiskFull.of(
+            exc,
+            f"disk full: cannot write {path} "
+            f"({exc.strerror}, {_free_space(path.parent)} free there)",
+        )
+        if full is not None:
+            raise full from None
         raise
 
 
