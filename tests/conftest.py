@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,18 @@ def agent_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def executions(log: Path) -> tuple[Counter, Counter]:
+    """(starts, completions) per grid point, from the log the counted test program appends
+    to on every execution (``start|end RUN ATTEMPT POINT`` lines)."""
+    starts: Counter = Counter()
+    ends: Counter = Counter()
+    if log.exists():
+        for line in log.read_text().splitlines():
+            what, _run, _attempt, point = line.split(" ", 3)
+            (starts if what == "start" else ends)[point] += 1
+    return starts, ends
 
 
 def run_sweepops(

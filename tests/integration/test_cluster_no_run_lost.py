@@ -20,6 +20,7 @@ import pytest
 
 from tests.clusterlib import Cluster
 from tests.conftest import agent_env, git, run_sweepops
+from tests.conftest import executions as count_log
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
@@ -57,14 +58,7 @@ def records(cluster: Cluster, sweep_id: str) -> list[dict]:
 
 
 def executions(cluster: Cluster, sweep_id: str) -> tuple[Counter, Counter]:
-    log = cluster.cluster_lab / "sweeps" / sweep_id / "count.log"
-    starts: Counter = Counter()
-    ends: Counter = Counter()
-    if log.exists():
-        for line in log.read_text().splitlines():
-            what, _run, _attempt, point = line.split(" ", 3)
-            (starts if what == "start" else ends)[point] += 1
-    return starts, ends
+    return count_log(cluster.cluster_lab / "sweeps" / sweep_id / "count.log")
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sweepops.offline_sweep import FINISHED, OfflineSweep
-from tests.conftest import REPO, agent_env, start_agent
+from tests.conftest import REPO, agent_env, executions, start_agent
 
 pytestmark = pytest.mark.integration
 
@@ -30,17 +30,6 @@ COUNTED = REPO / "tests" / "programs" / "counted.py"
 def counted_sweep(parent: Path, parameters: dict) -> OfflineSweep:
     config = {"program": str(COUNTED), "method": "grid", "parameters": parameters}
     return OfflineSweep.create(parent, config=config, name="counted")
-
-
-def executions(log: Path) -> tuple[Counter, Counter]:
-    """(starts, completions) per point, from the program's own log."""
-    starts: Counter = Counter()
-    ends: Counter = Counter()
-    if log.exists():
-        for line in log.read_text().splitlines():
-            what, _run, _attempt, point = line.split(" ", 3)
-            (starts if what == "start" else ends)[point] += 1
-    return starts, ends
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
