@@ -1,6 +1,6 @@
-"""Runs the sweepops_record step in Ansible's own process (sweepops.ansible_action)."""
+"""Runs the sweepops_record step in Ansible's own process (sweepops.ansible.action)."""
 
-from sweepops.ansible_action import WorkstationStep
+from sweepops.ansible.action import WorkstationStep
 
 
 class ActionModule(WorkstationStep):

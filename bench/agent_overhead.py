@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sweepops.offline_sweep import FINISHED, OfflineSweep  # noqa: E402
+from sweepops.runtime.offline_sweep import FINISHED, OfflineSweep  # noqa: E402
 
 TRIVIAL = (
     "import sys, time\n"
@@ -80,7 +80,7 @@ def agent_startup(tmp: Path) -> float:
 _WORKER = """
 import os, sys, time
 sys.path.insert(0, sys.argv[4])
-from sweepops.offline_sweep import FINISHED, OfflineSweep, _warm_engine
+from sweepops.runtime.offline_sweep import FINISHED, OfflineSweep, _warm_engine
 _warm_engine({})  # imports done before the clock starts
 sweep, start, stop = OfflineSweep(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 ident = {"host": "bench", "pid": os.getpid(), "tag": "b"}

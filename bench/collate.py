@@ -1,6 +1,6 @@
 """Benchmark: collate 10,000 offline runs into the results rows and table.
 
-Writes synthetic run records (the ``sweepops.offline_sweep`` format, ~50 history rows each)
+Writes synthetic run records (the ``sweepops.runtime.offline_sweep`` format, ~50 history rows each)
 into sweep directories under a temporary directory, then measures in one process:
 
 * ``read``:    json.load of every run file, nothing else (the floor);
@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sweepops.offline_sweep import OfflineSweep, sweep_meta  # noqa: E402
-from sweepops.results import collect_rows, format_table  # noqa: E402
+from sweepops.results.rows import collect_rows, format_table  # noqa: E402
+from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta  # noqa: E402
 
 SUBTESTS = [(), ("noisy",), ("noisy", "regularised"), ("clean", "trial1")]
 

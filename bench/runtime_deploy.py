@@ -1,4 +1,4 @@
-"""Benchmark: what the agent's runtime costs a deploy (sweepops.runtime).
+"""Benchmark: what the agent's runtime costs a deploy (sweepops.artifacts.agent_runtime).
 
 On the real test cluster (``tests/cluster/up``, as root), with the research-only env of
 ``tests/cluster/make-env``. Four deploys of ``base`` from one copy of this repository:

@@ -165,7 +165,7 @@ def main() -> int:
     for comp in found:
         print("  " + " <-> ".join(comp))
     print(f"function-level imports of the package's own modules: {local}")
-    print(f"longest functions (lines):")
+    print("longest functions (lines):")
     for length, name in longest_functions(known, args.top):
         print(f"  {length:4}  {name}")
     jinja = jinja_logic_lines()

@@ -2,7 +2,7 @@
 """Ansible module: progress of a deploy's sweeps on a cluster, and cancelling them.
 
 Runs on the login host (stdlib + the shipped ``sweepops_slurm`` module_utils, which is
-``sweepops/slurm.py``). Reads the offline sweeps' run records on the shared disk and asks
+``sweepops/remote/slurm.py``). Reads the offline sweeps' run records on the shared disk and asks
 Slurm (squeue, sacct) for the jobs' states; ``cancel`` marks the sweeps cancelled (agents
 claim nothing more) and scancels the jobs (agents requeue their running runs).
 """

@@ -80,7 +80,8 @@ options:
     type: dict
     default: {}
   runtime_base:
-    description: The agent runtime's code and requirements hash (C(sweepops.runtime)); with
+    description: The agent runtime's code and requirements hash
+      (C(sweepops.artifacts.agent_runtime)); with
       the interpreter's target it makes the runtime's key.
     type: str
     default: ""

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: render the container definition and build the image when it changed (thin
-wrapper over sweepops.container). Run on localhost."""
+wrapper over sweepops.artifacts.container). Run on localhost."""
 
 from __future__ import annotations
 
@@ -113,9 +113,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        from sweepops import container
-        from sweepops.errors import SweepopsError
-        from sweepops.imagedigest import file_sha256
+        from sweepops.artifacts import container
+        from sweepops.core.errors import SweepopsError
+        from sweepops.remote.imagedigest import file_sha256
     except ImportError as exc:
         module.fail_json(msg=f"the sweepops package is not importable by this Python: {exc}")
     p = module.params

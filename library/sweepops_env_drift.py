@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: compare the workstation's env with the cluster's copy (thin wrapper over
-sweepops.envsync.drift). Run on localhost."""
+sweepops.artifacts.envsync.drift). Run on localhost."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_env_drift.py).
     run_step("sweepops_env_drift")
 

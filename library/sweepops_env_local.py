@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: the workstation's side of an env sync (thin wrapper over sweepops.envsync).
+"""Ansible module: the workstation's side of an env sync (thin wrapper over
+sweepops.artifacts.envsync).
 Run on localhost."""
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_env_local.py).
     run_step("sweepops_env_local")
 

@@ -2,7 +2,7 @@
 """Ansible module: the manifest of a Python env's prefix on a cluster (stdlib only).
 
 Runs on the login host with its own Python, so it cannot import sweepops: the walk below is
-``sweepops.envsync.manifest``'s, kept in step by tests/unit/test_envsync.py.
+``sweepops.artifacts.envsync.manifest``'s, kept in step by tests/unit/test_envsync.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: record a cluster's env (prefix, package-list hash) in the experiment ledger
-(thin wrapper over sweepops.envsync.record_env). Run on localhost."""
+(thin wrapper over sweepops.artifacts.envsync.record_env). Run on localhost."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_env_record.py).
     run_step("sweepops_env_record")
 

@@ -2,7 +2,7 @@
 """Ansible module: the cluster side of ``sweepops sync`` (compute nodes without internet).
 
 Runs on the login host (stdlib + the shipped module_utils ``sweepops_handoff``, which is
-``sweepops/handoff.py``, and ``sweepops_slurm``). Lists the offline runs of wandb sweeps that
+``sweepops/remote/handoff.py``, and ``sweepops_slurm``). Lists the offline runs of wandb sweeps that
 are done and not uploaded yet, or marks uploaded runs so that no one uploads them again.
 """
 

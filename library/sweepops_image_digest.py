@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: the sha256 of a container image file on the cluster (stdlib only, over
-sweepops.imagedigest shipped as module_utils)."""
+sweepops.remote.imagedigest shipped as module_utils)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: start a sweep's agents on this machine (wrapper over sweepops.local)."""
+"""Ansible module: start a sweep's agents on this machine (wrapper over
+sweepops.executors.local)."""
 
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        from sweepops.errors import SweepopsError
-        from sweepops.local import agent_records, start_agents
-        from sweepops.offline_sweep import OfflineSweep
+        from sweepops.core.errors import SweepopsError
+        from sweepops.executors.local import agent_records, start_agents
+        from sweepops.runtime.offline_sweep import OfflineSweep
     except ImportError as exc:
         module.fail_json(msg=f"the sweepops package is not importable: {exc}")
     p = module.params

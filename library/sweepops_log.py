@@ -1,6 +1,7 @@
 #!/usr/bin/python
 """Ansible module: list a deploy's logs on a cluster, or read one from an offset (stdlib only;
-the logic is ``sweepops/log_lookup.py``, shipped as the ``sweepops_log_lookup`` module_utils)."""
+the logic is ``sweepops/remote/log_lookup.py``, shipped as the ``sweepops_log_lookup``
+module_utils)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: record what a deploy submitted, and say it (wrapper over sweepops.ledger)."""
+"""Ansible module: record what a deploy submitted, and say it (wrapper over
+sweepops.records.ledger)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_record.py).
     run_step("sweepops_record")
 

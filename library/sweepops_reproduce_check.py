@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: decide whether a run can be reproduced exactly on a cluster, from what
-reproduce.yml saw there (thin wrapper over sweepops.reproduce.verify). Run on localhost."""
+reproduce.yml saw there (thin wrapper over sweepops.ops.reproduce.verify). Run on localhost."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ options:
     type: str
     required: true
   expect:
-    description: What the deploy recorded (C(sweepops.reproduce.expected)).
+    description: What the deploy recorded (C(sweepops.ops.reproduce.expected)).
     type: dict
     required: true
   observed:
@@ -64,7 +64,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_reproduce_check.py).
     run_step("sweepops_reproduce_check")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 """Ansible module: the agent's runtime for a cluster's interpreter (thin wrapper over
-sweepops.runtime). Run on localhost."""
+sweepops.artifacts.agent_runtime). Run on localhost."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_runtime.py).
     run_step("sweepops_runtime")
 

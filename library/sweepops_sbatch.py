@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: write a sweep's batch script and submit it once (over sweepops.slurm)."""
+"""Ansible module: write a sweep's batch script and submit it once (over sweepops.remote.slurm)."""
 
 from __future__ import annotations
 

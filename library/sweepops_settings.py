@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: the inventory's settings are known ones (a wrapper over sweepops.settings)."""
+"""Ansible module: the inventory's settings are known ones (a wrapper over
+sweepops.core.settings)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_settings.py).
     run_step("sweepops_settings")
 

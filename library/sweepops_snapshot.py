@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: what a deploy syncs (a thin wrapper over sweepops.snapshot). Run on localhost."""
+"""Ansible module: what a deploy syncs (a thin wrapper over sweepops.artifacts.snapshot). Run
+on localhost."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ options:
   exp:
     description:
       - The experiment (name or path). Its program (as the command runs it, see
-        C(sweepops.program)) must be in the snapshot; one that git ignores or that is
+        C(sweepops.experiment.program)) must be in the snapshot; one that git ignores or that is
         untracked fails, naming the file.
     type: str
 author: sweepops
@@ -89,8 +90,9 @@ code_dir:
   returned: always
   type: str
 runtime_base:
-  description: Hash of the agent runtime's code and requirements (C(sweepops.runtime)); the
-    cluster probe adds the interpreter's target to make the runtime's key.
+  description: Hash of the agent runtime's code and requirements
+    (C(sweepops.artifacts.agent_runtime)); the cluster probe adds the interpreter's target
+    to make the runtime's key.
   returned: always
   type: str
 """
@@ -99,7 +101,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_snapshot.py).
     run_step("sweepops_snapshot")
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Ansible module: create an experiment's sweeps (a thin wrapper over sweepops.sweeps_create)."""
+"""Ansible module: create an experiment's sweeps (a thin wrapper over
+sweepops.ops.create_sweeps)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.workstation_steps (also run in-process by
+    # The step and its spec: sweepops.ansible.steps (also run in-process by
     # action_plugins/sweepops_sweeps.py).
     run_step("sweepops_sweeps")
 

@@ -1,1 +1,1 @@
-../sweepops/failures.py
+../sweepops/remote/failures.py

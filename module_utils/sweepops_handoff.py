@@ -1,1 +1,1 @@
-../sweepops/handoff.py
+../sweepops/remote/handoff.py

@@ -1,1 +1,1 @@
-../sweepops/imagedigest.py
+../sweepops/remote/imagedigest.py

@@ -1,1 +1,1 @@
-../sweepops/interpreter.py
+../sweepops/remote/interpreter.py

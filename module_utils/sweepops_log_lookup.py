@@ -1,1 +1,1 @@
-../sweepops/log_lookup.py
+../sweepops/remote/log_lookup.py

@@ -1,1 +1,1 @@
-../sweepops/manifest.py
+../sweepops/remote/manifest.py

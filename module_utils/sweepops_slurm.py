@@ -1,1 +1,1 @@
-../sweepops/slurm.py
+../sweepops/remote/slurm.py

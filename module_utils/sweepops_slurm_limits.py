@@ -1,1 +1,1 @@
-../sweepops/slurm_limits.py
+../sweepops/remote/slurm_limits.py

@@ -1,1 +1,1 @@
-../sweepops/snapshot_store.py
+../sweepops/remote/snapshot_store.py

@@ -1,1 +1,1 @@
-../sweepops/sweep_layout.py
+../sweepops/remote/sweep_layout.py

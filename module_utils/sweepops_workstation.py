@@ -1,6 +1,6 @@
 """main() of the library/ modules whose step runs on the workstation.
 
-The step and its argument spec are in the package (sweepops.workstation_steps), which the
+The step and its argument spec are in the package (sweepops.ansible.steps), which the
 action plugins of the same names also call in Ansible's own process; these modules are the
 same steps in a new Python, for when Ansible runs them as modules.
 """
@@ -15,7 +15,7 @@ from ansible.module_utils import basic
 
 def run_step(name: str) -> None:
     try:
-        from sweepops.workstation_steps import module_main
+        from sweepops.ansible.steps import module_main
     except ImportError as exc:
         print(
             json.dumps(

@@ -144,9 +144,10 @@ def prepare_env(c: Cluster) -> str:
 
 def runtime_on_cluster(c: Cluster, env_prefix: str) -> str:
     """The agent's runtime for the interpreter of ``env_prefix``, as a deploy builds it
-    (sweepops.runtime, the workstation's runtime cache), put at LAB/agent/KEY on the cluster
+    (sweepops.artifacts.agent_runtime, the workstation's runtime cache), put at LAB/agent/KEY on the cluster
     if missing; returns that path (the cluster's view) for jobs made without a deploy."""
-    from sweepops import interpreter, runtime
+    from sweepops.artifacts import agent_runtime as runtime
+    from sweepops.remote import interpreter
 
     info = interpreter.probe(
         activate=interpreter.activation([], "", env_prefix), python="python", check_wandb=False

@@ -117,8 +117,8 @@ def probe_out(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def runtime_cache(tmp_path_factory):
     """One cache of built agent runtimes for the session's deploys (each test's repository
-    would otherwise build its own): sweepops.runtime.CACHE_ENV, unless set already."""
-    from sweepops.runtime import CACHE_ENV
+    would otherwise build its own): sweepops.artifacts.agent_runtime.CACHE_ENV, unless set already."""
+    from sweepops.artifacts.agent_runtime import CACHE_ENV
 
     if not os.environ.get(CACHE_ENV):
         os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("runtimes"))

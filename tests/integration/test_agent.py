@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.local import pid_alive
-from sweepops.offline_sweep import FAILED, FINISHED, LOST, PREEMPTED, OfflineSweep
+from sweepops.executors.local import pid_alive
+from sweepops.runtime.offline_sweep import FAILED, FINISHED, LOST, PREEMPTED, OfflineSweep
 from tests.conftest import PROBE, agent_env, start_agent
 
 pytestmark = pytest.mark.integration

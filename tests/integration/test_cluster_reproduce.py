@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sweepops import ledger
+from sweepops.records import ledger
 from tests.integration.test_cluster_results import finished, sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]

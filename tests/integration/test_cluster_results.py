@@ -125,7 +125,7 @@ def test_sacct_max_rss_of_short_jobs(repo, cluster):
     # a Python agent plus numpy and wandb: well over 10 MB, well under the 4000 MB of a node
     for row in rows:
         assert 10 * 1024**2 < row["job_max_rss"] < 4000 * 1024**2, row
-    from sweepops.results import format_bytes
+    from sweepops.results.rows import format_bytes
 
     table = sweepops(repo, [cluster], "results", "base").stdout
     assert "max RSS" in table.splitlines()[1], table

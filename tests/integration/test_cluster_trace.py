@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import envsync, ledger
+from sweepops.artifacts import envsync
+from sweepops.records import ledger
 from tests.clusterlib import Cluster
 from tests.conftest import git
 from tests.integration.test_cluster_results import finished, sweepops

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.snapshot import snapshot_of
+from sweepops.artifacts.snapshot import snapshot_of
 from tests.clusterlib import Cluster
 from tests.conftest import REPO, agent_env
 

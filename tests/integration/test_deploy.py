@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.local import pid_alive
+from sweepops.executors.local import pid_alive
 from tests.conftest import REPO, agent_env, run_sweepops
 
 pytestmark = pytest.mark.integration

@@ -51,7 +51,7 @@ def test_gc_of_an_unknown_cluster_fails_naming_it(repo):
 def test_a_cluster_no_inventory_knows_is_named_not_no_runs(repo):
     """A deploy whose recorded inventory is gone: status and results say which cluster and
     what to pass, instead of "no runs yet" with exit 0."""
-    from sweepops import ledger
+    from sweepops.records import ledger
 
     deploy = {
         "deploy_id": "d1",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.offline_sweep import FINISHED, OfflineSweep
+from sweepops.runtime.offline_sweep import FINISHED, OfflineSweep
 from tests.conftest import REPO, agent_env, executions, start_agent
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,7 @@ def test_disk_full_says_where_keeps_what_finished_and_leaves_no_debris(tmp_path)
 import json, subprocess, sys
 sys.path.insert(0, {str(REPO)!r})
 from pathlib import Path
-from sweepops.offline_sweep import OfflineSweep
+from sweepops.runtime.offline_sweep import OfflineSweep
 config = {{"program": {str(COUNTED)!r}, "method": "grid",
           "parameters": {{"x": {{"values": ["a", "b", "c", "d"]}}, "fill_on": {{"value": "b"}}}}}}
 # the run of point b fills the disk as it ends

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from sweepops.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
+from sweepops.runtime.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
 from tests.clusterlib import Cluster, runtime_on_cluster
 from tests.conftest import PROBE, REPO, agent_env
 
@@ -245,7 +245,7 @@ def test_a_node_that_differs_from_the_login_host_fails_the_job_fast(lab: Lab):
     """What the deploy's preflight checked on the login host, each job checks on its node:
     no interpreter after the activation (exit 3), or one the agent's runtime was not built
     for (exit 2); the log says so in the preflight's words and no run is claimed."""
-    from sweepops import interpreter
+    from sweepops.remote import interpreter
 
     cluster = lab.cluster.name
     sweep = lab.sweep({"x": {"values": [1, 2]}}, name="nopython")

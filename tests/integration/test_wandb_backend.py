@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.sweeps_create import create_sweeps
+from sweepops.core.errors import SweepopsError
+from sweepops.ops.create_sweeps import create_sweeps
 
 pytestmark = pytest.mark.integration
 

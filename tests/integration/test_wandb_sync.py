@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
-from sweepops import handoff, ledger, wandb_sync
-from sweepops.errors import SweepopsError
-from sweepops.offline_sweep import OfflineSweep
-from sweepops.progress import Progress
-from sweepops.sweeps_create import create_sweeps
+from sweepops.core.errors import SweepopsError
+from sweepops.core.progress import Progress
+from sweepops.ops.create_sweeps import create_sweeps
+from sweepops.records import ledger
+from sweepops.remote import handoff
+from sweepops.results import sync as wandb_sync
+from sweepops.runtime.offline_sweep import OfflineSweep
 from tests.conftest import REPO, agent_env, git
 from tests.wandb_double import WandbDouble
 

@@ -1,4 +1,4 @@
-"""The workstation steps run two ways (sweepops.workstation_steps): in Ansible's process by
+"""The workstation steps run two ways (sweepops.ansible.steps): in Ansible's process by
 the action plugins, and as library/ modules in a new Python (what Ansible does when the
 action plugins are not on its path). Both must give the same result and the same errors."""
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sweepops.results import collect_rows, format_table, mark_best, subtest_of, write_csv
+from sweepops.results.rows import collect_rows, format_table, mark_best, subtest_of, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def sweep_dir(
     runs: list[tuple[dict, float | None, str]],
     metric: dict | None = None,
 ) -> Path:
-    from sweepops.offline_sweep import OfflineSweep, sweep_meta
+    from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta
 
     config = {"method": "grid", "parameters": {}}
     if metric is not False:

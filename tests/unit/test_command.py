@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweepops.command import build_command, macro_values
+from sweepops.runtime.command import build_command, macro_values
 
 PARAMS = {
     "lr": {"value": 0.1},
@@ -69,7 +69,7 @@ def test_unset_envvar_left_as_name_like_wandb():
 
 
 def test_args_json_file_is_needed_only_when_the_command_names_it():
-    from sweepops.command import needs_args_json_file
+    from sweepops.runtime.command import needs_args_json_file
 
     assert needs_args_json_file(["${env}", "${program}", "${args_json_file}"])
     assert not needs_args_json_file(["${env}", "${program}", "x${args_json_file}"])

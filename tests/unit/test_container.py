@@ -1,4 +1,4 @@
-"""sweepops.container: the definition's rendering and the decide-to-build/copy logic, with fake
+"""sweepops.artifacts.container: the definition's rendering and the decide-to-build/copy logic, with fake
 runtimes (no apptainer or singularity can run on the test machine)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from sweepops import container
-from sweepops.errors import SweepopsError
-from sweepops.imagedigest import file_sha256
+from sweepops.artifacts import container
+from sweepops.core.errors import SweepopsError
+from sweepops.remote.imagedigest import file_sha256
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "templates" / "container.def.j2"

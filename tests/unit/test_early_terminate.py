@@ -1,6 +1,6 @@
 """early_terminate (hyperband) decided by wandb's engine over the offline sweep's records."""
 
-from sweepops.offline_sweep import FINISHED, OfflineSweep
+from sweepops.runtime.offline_sweep import FINISHED, OfflineSweep
 
 CONFIG = {
     "method": "grid",

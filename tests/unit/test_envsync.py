@@ -1,4 +1,4 @@
-"""sweepops.envsync: manifests, drift, package lists, the ledger record; and the cluster-side
+"""sweepops.artifacts.envsync: manifests, drift, package lists, the ledger record; and the cluster-side
 module's walk (library/sweepops_env_manifest.py) agreeing with the package's."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import envsync, ledger
-from sweepops.errors import SweepopsError
+from sweepops.artifacts import envsync
+from sweepops.core.errors import SweepopsError
+from sweepops.records import ledger
 from tests.conftest import REPO
 
 
@@ -69,7 +70,7 @@ def test_cluster_module_walks_with_the_packages_code() -> None:
     as module_utils), so both sides walk the tree the same way by construction."""
     repo = Path(__file__).resolve().parents[2]
     link = repo / "module_utils" / "sweepops_manifest.py"
-    assert link.resolve() == (repo / "sweepops" / "manifest.py").resolve()
+    assert link.resolve() == (repo / "sweepops" / "remote" / "manifest.py").resolve()
     module = (repo / "library" / "sweepops_env_manifest.py").read_text()
     assert "from ansible.module_utils.sweepops_manifest import describe_prefix" in module
     assert "os.walk" not in module

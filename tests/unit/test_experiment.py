@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweepops.errors import ExperimentError, SweepopsError
-from sweepops.experiment import Experiment, load_experiment
-from sweepops.experiment_paths import resolve_experiment
+from sweepops.core.errors import ExperimentError, SweepopsError
+from sweepops.experiment.expand import Experiment, load_experiment
+from sweepops.experiment.paths import resolve_experiment
 
 STANDARD = """\
 program: train.py

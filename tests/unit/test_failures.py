@@ -8,19 +8,20 @@ from typing import Any
 
 import pytest
 
-from sweepops import cli, ledger
-from sweepops.failures import job_log_path, job_reason, last_error_line, run_reason
-from sweepops.log_lookup import find_log, list_logs, read_from
-from sweepops.playbook import Outcome
-from sweepops.results import finish_rows, metric_note, results_exit_code
-from sweepops.slurm_limits import (
+from sweepops.ansible.runner import Outcome
+from sweepops.cli import commands as cli
+from sweepops.ops.status import exit_code, failed_sweeps, format_status
+from sweepops.records import ledger
+from sweepops.remote.failures import job_log_path, job_reason, last_error_line, run_reason
+from sweepops.remote.log_lookup import find_log, list_logs, read_from
+from sweepops.remote.slurm_limits import (
     gres_counts,
     parse_mem_mb,
     parse_time,
     partition_limits,
     resource_problems,
 )
-from sweepops.status import exit_code, failed_sweeps, format_status
+from sweepops.results.rows import finish_rows, metric_note, results_exit_code
 
 TRACEBACK = """# attempt 1 on n1: ['python', 'train.py']
 Traceback (most recent call last):
@@ -269,7 +270,7 @@ def test_deploy_failure_advises_deploy_id_only_when_sweeps_were_created():
 
 # ---------------------------------------------------------------------- the CLI's words
 def _local_deploy(root: Path, states: list[str]) -> dict[str, Any]:
-    from sweepops.offline_sweep import OfflineSweep, sweep_meta
+    from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta
 
     (root / "experiments").mkdir(parents=True, exist_ok=True)
     (root / "ansible.cfg").write_text("")
@@ -348,7 +349,7 @@ def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
     import threading
     import time
 
-    from sweepops.logs import _follow_local
+    from sweepops.ops.logs import _follow_local
 
     sweep = tmp_path / "sw1"
     (sweep / "runs").mkdir(parents=True)

@@ -1,12 +1,12 @@
-"""Unit tests of sweepops.fetch (parsing rsync and sacct output, the join) and progress."""
+"""Unit tests of sweepops.results.fetch (parsing rsync and sacct output, the join) and progress."""
 
 from __future__ import annotations
 
 import io
 
-from sweepops.fetch import join_acct, parse_acct, parse_itemized, parse_rss
-from sweepops.progress import Progress
-from sweepops.reproduce import one_run_config
+from sweepops.core.progress import Progress
+from sweepops.ops.reproduce import one_run_config
+from sweepops.results.fetch import join_acct, parse_acct, parse_itemized, parse_rss
 
 SACCT = """\
 70_3|71|REQUEUED|0:15|12||billing=1,cpu=1,gres/gpu=2,node=1
@@ -71,7 +71,7 @@ def test_one_run_config_fixes_every_parameter():
 
 
 def test_table_shows_max_rss_of_the_job_task():
-    from sweepops.results import finish_rows, format_bytes, format_table
+    from sweepops.results.rows import finish_rows, format_bytes, format_table
 
     row = {
         "sweep": "s",

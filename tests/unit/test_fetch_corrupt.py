@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from sweepops.fetch import PREVIOUS, HostFetch, fetch_warnings, keep_good_copies
-from sweepops.offline_sweep import FINISHED, OfflineSweep
-from sweepops.results import read_sweep_rows
+from sweepops.results.fetch import PREVIOUS, HostFetch, fetch_warnings, keep_good_copies
+from sweepops.results.rows import read_sweep_rows
+from sweepops.runtime.offline_sweep import FINISHED, OfflineSweep
 
 GRID = {"method": "grid", "parameters": {"x": {"values": [1, 2]}}, "program": "p.py"}
 AGENT = {"host": "h", "pid": 1, "tag": "t"}

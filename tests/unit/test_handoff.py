@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import handoff
-from sweepops.offline_sweep import DONE_STATES
+from sweepops.remote import handoff
+from sweepops.runtime.offline_sweep import DONE_STATES
 
 
 def test_done_states_in_step_with_the_engine():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.joblimits import check, problem, slurm_seconds
+from sweepops.core.errors import SweepopsError
+from sweepops.experiment.joblimits import check, problem, slurm_seconds
 
 
 @pytest.mark.parametrize(

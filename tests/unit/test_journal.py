@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sweepops import journal, ledger
-from sweepops.errors import SweepopsError
-from sweepops.journal import (
+from sweepops.core.errors import SweepopsError
+from sweepops.records import journal, ledger
+from sweepops.records.journal import (
     add_note_text,
     deploy_ids,
     put_deploy_text,
@@ -159,7 +159,7 @@ def test_broken_end_marker_is_a_clear_error(tmp_path):
 
 
 def test_file_functions_and_note_command(tmp_path, capsys):
-    from sweepops.cli import main
+    from sweepops.cli.commands import main
 
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "base.yml").write_text("program: x.py\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import ledger
+from sweepops.records import ledger
 
 
 def test_a_torn_last_line_is_skipped_with_file_and_line(tmp_path, capsys):
@@ -61,7 +61,7 @@ def test_concurrent_appends_never_interleave(tmp_path):
 
 
 def _create(root: str, out: str) -> None:
-    from sweepops.sweeps_create import create_sweeps
+    from sweepops.ops.create_sweeps import create_sweeps
 
     deploy, changed = create_sweeps(
         "base", root=Path(root), deploy_id="same-id", clusters=("elsewhere",)
@@ -102,8 +102,8 @@ def test_one_deploy_id_from_two_shells_at_once_is_one_deploy(mini_repo, tmp_path
 
 
 def test_the_same_commit_and_experiment_again_is_refused_without_allow_duplicate(mini_repo):
-    from sweepops.errors import SweepopsError
-    from sweepops.sweeps_create import create_sweeps
+    from sweepops.core.errors import SweepopsError
+    from sweepops.ops.create_sweeps import create_sweeps
 
     first, _ = create_sweeps("base", root=mini_repo, deploy_id="d1", clusters=("elsewhere",))
     with pytest.raises(SweepopsError) as err:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.offline_sweep import (
+from sweepops.runtime.offline_sweep import (
     FAILED,
     FINISHED,
     LOST,
@@ -220,7 +220,7 @@ def test_shards_split_a_grid_without_overlap(tmp_path):
 
 
 def test_shards_split_a_run_cap():
-    from sweepops.offline_sweep import parse_shard, shard_cap
+    from sweepops.runtime.offline_sweep import parse_shard, shard_cap
 
     assert [shard_cap(5, (i, 3)) for i in range(3)] == [2, 2, 1]
     assert shard_cap(None, (0, 2)) is None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.experiment import Experiment, load_experiment
-from sweepops.plan import format_plan, plan_experiment, value_count
+from sweepops.experiment.expand import Experiment, load_experiment
+from sweepops.experiment.plan import format_plan, plan_experiment, value_count
 
 
 def load(tmp_path: Path, text: str, name: str = "exp.yml") -> Experiment:
@@ -187,8 +187,8 @@ parameters:
 
 
 def test_a_huge_grid_warns_in_the_plan_and_needs_confirmation(tmp_path: Path) -> None:
-    from sweepops.errors import SweepopsError
-    from sweepops.plan import require_confirmation
+    from sweepops.core.errors import SweepopsError
+    from sweepops.experiment.plan import require_confirmation
 
     exp = load(tmp_path, HUGE, "huge.yml")
     plan = plan_experiment(exp)

@@ -1,4 +1,4 @@
-"""sweepops.program: what a sweep runs and where, as wandb agent means it (issues 18, 10.3)."""
+"""sweepops.experiment.program: what a sweep runs and where, as wandb agent means it (issues 18, 10.3)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.errors import ExperimentError, SweepopsError
-from sweepops.experiment import load_experiment
-from sweepops.gitinfo import git_state
-from sweepops.program import (
+from sweepops.artifacts.git import git_state
+from sweepops.artifacts.snapshot import snapshot_of
+from sweepops.core.errors import ExperimentError, SweepopsError
+from sweepops.experiment.expand import load_experiment
+from sweepops.experiment.program import (
     FILE,
     MODULE,
     NONE,
@@ -20,7 +21,6 @@ from sweepops.program import (
     program_of_experiment,
     resolve_program,
 )
-from sweepops.snapshot import snapshot_of
 
 GRID = "method: grid\nparameters:\n  lr: [0.1, 0.01]\n"
 

@@ -1,4 +1,4 @@
-"""sweepops.rebuild: a deploy's snapshot rebuilt from its commit and stored diff, on real git
+"""sweepops.artifacts.rebuild: a deploy's snapshot rebuilt from its commit and stored diff, on real git
 repositories in tmp_path; the tree hash must be the snapshot's key."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.rebuild import rebuild
-from sweepops.snapshot import snapshot_of
+from sweepops.artifacts.rebuild import rebuild
+from sweepops.artifacts.snapshot import snapshot_of
+from sweepops.core.errors import SweepopsError
 from tests import conftest
 
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from sweepops import ledger
-from sweepops.offline_sweep import OfflineSweep, sweep_meta
-from sweepops.report import (
+from sweepops.records import ledger
+from sweepops.results.report import (
     PlotStyle,
     is_categorical,
     plot_learning_curves,
@@ -19,7 +18,8 @@ from sweepops.report import (
     spans_decades,
     write_report,
 )
-from sweepops.results import collect_rows
+from sweepops.results.rows import collect_rows
+from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METRIC = {"name": "val_loss", "goal": "minimize"}
@@ -155,7 +155,7 @@ def test_report_without_metric_values_still_writes_a_page(tmp_path):
 
 
 def test_report_command_writes_report_and_journal_outcome(sweeps, tmp_path, capsys):
-    from sweepops.cli import main
+    from sweepops.cli.commands import main
 
     root = tmp_path / "repo"
     (root / "experiments").mkdir(parents=True)

@@ -1,5 +1,5 @@
-"""What `sweepops reproduce` decides from what the cluster answered (sweepops.reproduce.verify,
-changes) and the image digest it compares (sweepops.imagedigest), on real files and git
+"""What `sweepops reproduce` decides from what the cluster answered (sweepops.ops.reproduce.verify,
+changes) and the image digest it compares (sweepops.remote.imagedigest), on real files and git
 repositories in tmp_path."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import imagedigest
-from sweepops.errors import SweepopsError
-from sweepops.reproduce import changes, expected, verify
-from sweepops.snapshot import snapshot_of
+from sweepops.artifacts.snapshot import snapshot_of
+from sweepops.core.errors import SweepopsError
+from sweepops.ops.reproduce import changes, expected, verify
+from sweepops.remote import imagedigest
 from tests import conftest
 
 
@@ -190,12 +190,12 @@ def test_gone_agent_runtime_not_in_the_cache_is_refused(repo: Path, tmp_path: Pa
 
 def test_gone_agent_runtime_is_synced_again_from_the_cache(repo: Path, tmp_path: Path) -> None:
     snap = snapshot_of(repo, allow_dirty=False)
-    from sweepops.runtime import cache_dir
+    from sweepops.artifacts.agent_runtime import cache_dir
 
     cached = cache_dir(repo) / ("1" * 16)  # .sweepops/runtimes, or $SWEEPOPS_RUNTIME_CACHE
-    (cached / "sweepops").mkdir(parents=True)
+    (cached / "sweepops" / "runtime").mkdir(parents=True)
     (cached / "runtime.json").write_text("{}")
-    (cached / "sweepops" / "agent.py").write_text("")
+    (cached / "sweepops" / "runtime" / "agent.py").write_text("")
     expect = _expect(repo, snap, dirty=False, agent_key="1" * 16)
     observed = {"env": {"exists": True, "digest": "e" * 64}, "snapshot_present": True}
     out = verify(repo, expect, observed, host="h", rebuild_dir=tmp_path / "rb", deploy_id="r1")
@@ -203,12 +203,12 @@ def test_gone_agent_runtime_is_synced_again_from_the_cache(repo: Path, tmp_path:
     runtime = out["runtime"]
     assert runtime["key"] == "1" * 16 and runtime["src"] == str(cached)
     listed = Path(runtime["files_from"]).read_bytes().split(b"\0")
-    assert sorted(x for x in listed if x) == [b"runtime.json", b"sweepops/agent.py"]
+    assert sorted(x for x in listed if x) == [b"runtime.json", b"sweepops/runtime/agent.py"]
     shutil.rmtree(cached)
 
 
 def test_changed_files_are_named_when_the_workstation_still_has_the_deployed_env(tmp_path: Path):
-    from sweepops import envsync
+    from sweepops.artifacts import envsync
 
     env = tmp_path / "env"
     (env / "bin").mkdir(parents=True)

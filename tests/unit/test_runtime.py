@@ -1,4 +1,4 @@
-"""The agent's runtime (sweepops.runtime, sweepops.interpreter): what it holds, its key, and
+"""The agent's runtime (sweepops.artifacts.agent_runtime, sweepops.remote.interpreter): what it holds, its key, and
 that a job's interpreter runs the agent from it while the program gets the env as it is.
 
 The runtime tests build a real one (pip install --target with wheels for Debian's
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import sweepops
-from sweepops import interpreter, runtime
-from sweepops.offline_sweep import OfflineSweep
+from sweepops.artifacts import agent_runtime as runtime
+from sweepops.remote import interpreter
+from sweepops.runtime.offline_sweep import OfflineSweep
 
 PACKAGE = Path(sweepops.__file__).resolve().parent
 TARGET_PYTHON = "/usr/bin/python3"
@@ -32,26 +33,31 @@ def _copy_package(tmp_path: Path) -> Path:
 def test_the_runtime_holds_the_agents_import_closure_only() -> None:
     modules = runtime.agent_modules()
     for name in (
-        "__init__", "agent", "agent_cli", "offline_sweep", "command", "wandbfile",
-        "sweep_layout", "errors", "interpreter",
+        "__init__", "runtime/__init__", "runtime/agent", "runtime/agent_cli",
+        "runtime/offline_sweep", "runtime/command", "runtime/wandbfile", "remote/sweep_layout",
+        "core/errors", "remote/interpreter",
     ):  # fmt: skip
         assert f"sweepops/{name}.py" in modules, name
-    for name in ("report", "cli", "results", "snapshot", "validate", "workstation_steps"):
+    for name in ("results/report", "cli/commands", "results/rows", "artifacts/snapshot",
+                 "experiment/validate", "ansible/steps"):
         assert f"sweepops/{name}.py" not in modules, name
 
 
 def test_editing_a_module_jobs_do_not_run_makes_no_new_runtime(tmp_path: Path) -> None:
     pkg = _copy_package(tmp_path)
     first = runtime.runtime_base(pkg)
-    (pkg / "report.py").write_text((pkg / "report.py").read_text() + "\n# an edit\n")
-    (pkg / "cli.py").write_text((pkg / "cli.py").read_text() + "\n# an edit\n")
+    report, cli = pkg / "results" / "report.py", pkg / "cli" / "commands.py"
+    report.write_text(report.read_text() + "\n# an edit\n")
+    cli.write_text(cli.read_text() + "\n# an edit\n")
     assert runtime.runtime_base(pkg) == first
-    (pkg / "offline_sweep.py").write_text((pkg / "offline_sweep.py").read_text() + "\n# edit\n")
+    engine = pkg / "runtime" / "offline_sweep.py"
+    engine.write_text(engine.read_text() + "\n# edit\n")
     second = runtime.runtime_base(pkg)
     assert second != first
     # a module the agent starts importing joins the runtime (and its key)
-    (pkg / "command.py").write_text((pkg / "command.py").read_text() + "\nfrom . import report\n")
-    assert "sweepops/report.py" in runtime.agent_modules(pkg)
+    command = pkg / "runtime" / "command.py"
+    command.write_text(command.read_text() + "\nfrom sweepops.results import report\n")
+    assert "sweepops/results/report.py" in runtime.agent_modules(pkg)
     assert runtime.runtime_base(pkg) != second
     # the requirements and the target are part of the key too
     assert runtime.runtime_base(pkg, ["sweeps==0.2.0"]) != runtime.runtime_base(pkg)
@@ -168,7 +174,7 @@ def test_the_runtime_is_content_addressed_and_complete(target_runtime: Path) -> 
     assert meta["modules"] == runtime.agent_modules()
     files = runtime.runtime_files(target_runtime)
     assert "__main__.py" in files and "sweeps/__init__.py" in files
-    assert "sweepops/agent.py" in files and "sweepops/report.py" not in files
+    assert "sweepops/runtime/agent.py" in files and "sweepops/results/report.py" not in files
     assert not [f for f in files if "__pycache__" in f or f.startswith("bin/")]
 
 

@@ -215,7 +215,7 @@ def test_exit_status_is_the_agents(tmp_path):
 
 
 def test_activation_is_the_one_the_probe_runs(tmp_path):
-    from sweepops.interpreter import activation
+    from sweepops.remote.interpreter import activation
 
     for conda, env, mods in [("", "/opt/env", []), ("/opt/conda", "/e", ["cuda/12.2", "x"])]:
         text = render(sbatch_conda_root=conda, sbatch_env_prefix=env, sbatch_modules=mods)
@@ -228,7 +228,7 @@ def test_activation_is_the_one_the_probe_runs(tmp_path):
 
 
 def test_no_python_on_the_node_fails_fast_in_the_preflights_words(tmp_path):
-    from sweepops.interpreter import python_problem
+    from sweepops.remote.interpreter import python_problem
 
     text = render(
         sbatch_python="nopython-xyz",
@@ -253,7 +253,7 @@ def test_no_python_on_the_node_fails_fast_in_the_preflights_words(tmp_path):
 
 
 def test_wandb_sweep_without_wandb_fails_fast_in_the_preflights_words(tmp_path):
-    from sweepops.interpreter import wandb_problem
+    from sweepops.remote.interpreter import wandb_problem
 
     text = _wandb_script(tmp_path)
     body = "[[ $1 == -c ]] && exec python3 -c 'import wandb_not_here'\necho agent started\n"
@@ -376,7 +376,7 @@ def test_wandb_sweep_on_compute_nodes_without_internet_runs_the_offline_agent(tm
 
 
 def test_the_job_starts_in_the_sweeps_workdir_inside_the_snapshot(tmp_path):
-    # sweepops.program: wandb agent and the offline agent's runs start in the workdir
+    # sweepops.experiment.program: wandb agent and the offline agent's runs start in the workdir
     sweep = {"id": "abc", "name": "ex", "agents": 1, "dir": "/srv/lab/sweeps/abc"}
     sweep["meta"] = {"workdir": "examples/sweeps-basic"}
     script = render(sbatch_sweep=sweep)

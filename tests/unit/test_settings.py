@@ -1,4 +1,4 @@
-"""sweepops.settings: the inventory's settings and a deploy's -e values (issue 16.5, 16.12)."""
+"""sweepops.core.settings: the inventory's settings and a deploy's -e values (issue 16.5, 16.12)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.playbook import prune_runner_dirs
-from sweepops.settings import (
+from sweepops.ansible.runner import prune_runner_dirs
+from sweepops.core.errors import SweepopsError
+from sweepops.core.settings import (
     check_deploy_vars,
     check_inventory,
     known_settings,

@@ -1,4 +1,4 @@
-"""sweepops.slurm with a fake Slurm: submission at most once, adoption, errors, states."""
+"""sweepops.remote.slurm with a fake Slurm: submission at most once, adoption, errors, states."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops import slurm
-from sweepops.slurm import SlurmError, cancel, job_states, parse_squeue, submit_once
+from sweepops.remote import slurm
+from sweepops.remote.slurm import SlurmError, cancel, job_states, parse_squeue, submit_once
 
 
 class FakeSlurm:
@@ -259,7 +259,7 @@ def test_cancel_error():
 def test_module_utils_ships_the_same_code():
     repo = Path(__file__).resolve().parents[2]
     link = repo / "module_utils" / "sweepops_slurm.py"
-    assert link.is_symlink() and link.resolve() == (repo / "sweepops" / "slurm.py").resolve()
+    assert link.is_symlink() and link.resolve() == (repo / "sweepops" / "remote" / "slurm.py").resolve()
     imports = [
         line for line in link.read_text().splitlines() if line.startswith(("import ", "from "))
     ]

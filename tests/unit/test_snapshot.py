@@ -1,4 +1,4 @@
-"""sweepops.snapshot on real git repositories in tmp_path."""
+"""sweepops.artifacts.snapshot on real git repositories in tmp_path."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.snapshot import (
+from sweepops.artifacts.snapshot import (
     MAX_LISTED,
     snapshot_of,
     write_file_list,
     write_manifest,
 )
+from sweepops.core.errors import SweepopsError
 
 
 def git(repo: Path, *args: str) -> str:

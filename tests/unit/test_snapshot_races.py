@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sweepops import snapshot_store
+from sweepops.remote import snapshot_store
 
 KEY = "0123abcd" * 5
 

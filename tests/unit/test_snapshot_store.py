@@ -1,11 +1,11 @@
-"""sweepops.snapshot_store's collection (what `sweepops gc` removes) on a tmp lab root."""
+"""sweepops.remote.snapshot_store's collection (what `sweepops gc` removes) on a tmp lab root."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from sweepops.snapshot_store import collect, referenced
+from sweepops.remote.snapshot_store import collect, referenced
 
 
 def make(lab: Path, kind: str, key: str, age_min: int) -> Path:

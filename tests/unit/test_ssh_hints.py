@@ -1,8 +1,8 @@
-"""sweepops.ssh_hints: ssh's raw refusals as one line saying what to do (issue 16.12)."""
+"""sweepops.ansible.ssh_hints: ssh's raw refusals as one line saying what to do (issue 16.12)."""
 
 from __future__ import annotations
 
-from sweepops.ssh_hints import hint_for
+from sweepops.ansible.ssh_hints import hint_for
 
 CHANGED = """Failed to connect to the host via ssh: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
 @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @

@@ -10,9 +10,12 @@ import time
 
 import pytest
 
-from sweepops import cli, ledger, slurm, status, stranded
-from sweepops.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
-from sweepops.sweep_layout import report
+from sweepops.cli import commands as cli
+from sweepops.ops import status, stranded
+from sweepops.records import ledger
+from sweepops.remote import slurm
+from sweepops.remote.sweep_layout import report
+from sweepops.runtime.offline_sweep import FINISHED, PREEMPTED, OfflineSweep
 
 GRID = {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}, "program": "p.py"}
 AGENT = {"host": "h", "pid": 1, "tag": "t"}

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sweepops.errors import ExperimentError
-from sweepops.experiment import load_experiment
-from sweepops.validate import SweepSource, parse_duration, validate_experiment
-from sweepops.yamlsource import YamlSyntaxError, parse_yaml
+from sweepops.core.errors import ExperimentError
+from sweepops.experiment.expand import load_experiment
+from sweepops.experiment.validate import SweepSource, parse_duration, validate_experiment
+from sweepops.experiment.yamlsource import YamlSyntaxError, parse_yaml
 
 BAD = Path(__file__).parent / "bad_experiments"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((BAD / "expected.yml").read_text())
@@ -160,7 +160,7 @@ def test_deprecated_distributions_are_those_sweeps_deprecates() -> None:
     from sweeps.config.schema import dereferenced_sweep_config_jsonschema as schema
     from sweeps.params import PARAM_DEPRECATION_MAP
 
-    from sweepops.validate import DEPRECATED_DISTRIBUTIONS
+    from sweepops.experiment.validate import DEPRECATED_DISTRIBUTIONS
 
     defs = schema.get("definitions") or schema["$defs"]
     names = {
@@ -183,7 +183,7 @@ def test_validating_the_example_does_not_import_scipy() -> None:
     from tests.conftest import REPO
 
     code = (
-        "import sys; from pathlib import Path; from sweepops.experiment import load_experiment; "
+        "import sys; from pathlib import Path; from sweepops.experiment.expand import load_experiment; "
         f"load_experiment(Path({str(REPO / 'experiments' / 'base.yml')!r}), Path({str(REPO)!r})); "
         "print('scipy.stats' in sys.modules)"
     )

@@ -1,4 +1,4 @@
-"""sweepops.wandb_backend: backend choice, API key lookup, sweep names (no server needed)."""
+"""sweepops.backends.wandb: backend choice, API key lookup, sweep names (no server needed)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from sweepops.errors import SweepopsError
-from sweepops.wandb_backend import (
+from sweepops.backends.wandb import (
     app_url,
     choose_backend,
     find_api_key,
@@ -15,6 +14,7 @@ from sweepops.wandb_backend import (
     sweep_name,
     sweep_url,
 )
+from sweepops.core.errors import SweepopsError
 
 KEY = "k" * 40
 
@@ -58,7 +58,7 @@ def test_sweep_name_and_url():
 
 
 def test_key_from_the_private_key_file(tmp_path):
-    from sweepops.wandb_backend import KEY_FILE_ENV
+    from sweepops.backends.wandb import KEY_FILE_ENV
 
     path = tmp_path / "k"
     path.write_text(KEY + "\n")

@@ -1,12 +1,12 @@
-"""sweepops.wandb_results without a server: the incremental cache, the filter, the rows."""
+"""sweepops.results.wandb_rows without a server: the incremental cache, the filter, the rows."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-from sweepops import ledger
-from sweepops.wandb_results import (
+from sweepops.records import ledger
+from sweepops.results.wandb_rows import (
     _cluster_of,
     load_cache,
     merge,

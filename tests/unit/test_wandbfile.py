@@ -1,4 +1,4 @@
-"""Tests for sweepops.wandbfile against run logs written by the real wandb SDK.
+"""Tests for sweepops.runtime.wandbfile against run logs written by the real wandb SDK.
 
 All real runs are made once per module (in parallel) by ``programs/wandb_run.py``.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sweepops.wandbfile import RunLog, find_run_file, read_run, read_run_file
+from sweepops.runtime.wandbfile import RunLog, find_run_file, read_run, read_run_file
 
 PROGRAM = Path(__file__).parent / "programs" / "wandb_run.py"
 REPO = Path(__file__).resolve().parents[2]
@@ -252,7 +252,7 @@ def test_find_run_file_picks_newest(runs: Runs, tmp_path: Path) -> None:
 def test_reader_does_not_import_wandb(runs: Runs) -> None:
     path = find_run_file(runs.full, "full1")
     code = (
-        "import sys; from pathlib import Path; from sweepops.wandbfile import read_run_file; "
+        "import sys; from pathlib import Path; from sweepops.runtime.wandbfile import read_run_file; "
         f"log = read_run_file(Path({str(path)!r})); assert log.history; "
         "assert 'wandb' not in sys.modules, 'wandb imported'"
     )

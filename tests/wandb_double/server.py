@@ -33,7 +33,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
-from . import filters
+from sweepops import filters
+
 from .state import Agent, Call, Run, Sweep, new_id, now
 
 log = logging.getLogger("wandb_double")

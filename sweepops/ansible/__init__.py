@@ -1,0 +1,1 @@
+"""The bridge to Ansible: ansible-runner, the workstation steps, action plugins."""

@@ -1,0 +1,242 @@
+"""Running the repository's playbooks through ansible-runner (the CLI's only way into Ansible)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweepops.backends.wandb import KEY_FILE_ENV
+from sweepops.core.errors import SweepopsError
+
+
+def inventories(root: Path, extra: list[str] | None = None) -> list[str]:
+    """The repository's inventory (the local default, group_vars) plus any others given with
+    -i or $SWEEPOPS_INVENTORY (colon-separated), e.g. a file of your own clusters."""
+    more = list(extra or []) + [
+        p for p in os.environ.get("SWEEPOPS_INVENTORY", "").split(os.pathsep) if p
+    ]
+    return [str(root / "inventory"), *(str(Path(p).resolve()) for p in more)]
+
+
+def _private_dir(root: Path) -> Path:
+    """One ansible-runner dir per invocation: concurrent runs must not share extravars.
+    Mode 700, and removed when the run ends (:func:`_run`): ansible-runner writes the extra
+    vars there (``env/extravars``), and ``-e`` may carry a password. Dirs an interrupted
+    sweepops left behind (their pid gone) are pruned here."""
+    parent = root / ".sweepops" / "runner"
+    prune_runner_dirs(parent)
+    private = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(private, 0o700)
+    return private
+
+
+def prune_runner_dirs(parent: Path) -> list[Path]:
+    """Remove the ansible-runner dirs under ``parent`` whose sweepops process is gone
+    (named ``DATE-TIME-PID``; other names are left alone). Returns what was removed."""
+    removed = []
+    for entry in parent.glob("*-*"):
+        pid = entry.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not entry.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunOutcome:
+    """What callers read of an ansible-runner run, kept after its directory is removed."""
+
+    rc: int | None
+    status: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def _key_out_of_environ() -> Iterator[None]:
+    key = os.environ.pop("WANDB_API_KEY", None)
+    if not key:
+        yield
+        return
+    fd, path = tempfile.mkstemp(prefix="sweepops-wandb-")  # mode 600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        os.environ[KEY_FILE_ENV] = path
+        yield
+    finally:
+        os.environ.pop(KEY_FILE_ENV, None)
+        os.environ["WANDB_API_KEY"] = key
+        os.unlink(path)
+
+
+def _run(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    inventory: list[str] | None,
+    quiet: bool,
+    keep_events: bool = False,
+    **options: Any,
+) -> RunOutcome:
+    """The one way into ansible-runner: this Python's ansible-playbook, the repository's
+    ansible.cfg and inventories, a private dir per run, and the wandb key kept out of the
+    environment that ansible-runner records (artifacts/command)."""
+    import ansible_runner
+
+    from sweepops.core.settings import require_valid_inventory
+
+    # A broken or mistyped inventory is one clear error here, before Ansible runs.
+    require_valid_inventory(inventories(root, inventory), root)
+    # ansible-playbook must be the one installed next to this Python (a venv need not be on PATH).
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    colour = sys.stdout.isatty() and not quiet  # ansible-runner forces colour: terminals only
+    envvars = {
+        "ANSIBLE_CONFIG": os.environ.get("ANSIBLE_CONFIG", str(root / "ansible.cfg")),
+        "PATH": path,
+        "ANSIBLE_FORCE_COLOR": "1" if colour else "0",
+        "ANSIBLE_NOCOLOR": "0" if colour else "1",
+        # ansible-runner turns host key checking off unless told otherwise: keep ansible.cfg's
+        # (a changed host key must stop the deploy, not be accepted in silence)
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
+    }
+    private = _private_dir(root)
+    try:
+        with _key_out_of_environ():
+            result = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(root),
+                playbook=str(root / playbook),
+                extravars=extravars,
+                inventory=inventories(root, inventory),
+                envvars=envvars,
+                quiet=quiet,
+                **options,
+            )
+        events = list(result.events) if keep_events else []
+        return RunOutcome(result.rc, result.status, events, result.stats if keep_events else None)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@dataclass
+class Outcome:
+    """What a streamed playbook run did, beyond its output: the failures' messages (one line
+    per host and task, for stderr) and the actions of the tasks that succeeded."""
+
+    errors: list[str] = field(default_factory=list)
+    ok_actions: set[str] = field(default_factory=set)
+
+    def on_event(self, event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        kind = event.get("event")
+        if kind == "runner_on_ok":
+            self.ok_actions.add(str(data.get("task_action", "")).rsplit(".", 1)[-1])
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
+            "ignore_errors"
+        ):
+            res = data.get("res") or {}
+            msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+            items = [r.get("msg") for r in res.get("results") or [] if r.get("failed")]
+            text = " ".join(" ".join(str(m) for m in [msg, *items] if m).split())
+            where = data.get("host") or "?"
+            self.errors.append(f"{where}: {text or data.get('task', 'a task failed')}")
+        return True
+
+
+def run_playbook(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    inventory: list[str] | None = None,
+    verbosity: int = 0,
+    outcome: Outcome | None = None,
+) -> int:
+    """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc;
+    ``outcome`` (if given) collects the failures' messages and the tasks that succeeded."""
+    from sweepops.ansible.ssh_hints import hint_for
+
+    cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
+    refused: dict[str, tuple[str, bool]] = {}  # host -> (ssh's text, unreachable)
+
+    def on_event(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        kind = event.get("event")
+        if kind in ("runner_on_unreachable", "runner_on_failed") and data.get("host"):
+            res = data.get("res", {})
+            text = str(res.get("msg") or "") + "\n" + str(res.get("stderr") or "")
+            refused.setdefault(str(data["host"]), (text, kind == "runner_on_unreachable"))
+        if outcome is not None:
+            outcome.on_event(event)
+        return True
+
+    result = _run(
+        root,
+        playbook,
+        extravars,
+        inventory=inventory,
+        quiet=False,
+        cmdline=" ".join(cmdline) or None,
+        limit=limit,
+        verbosity=verbosity,
+        event_handler=on_event,
+    )
+    # ssh's raw text is above; one line per host says what it means and what to do
+    for host, (message, unreachable) in refused.items():
+        hint = hint_for(host, message, unreachable=unreachable)
+        if hint:
+            print(f"sweepops: {hint}", file=sys.stderr)
+    if result.rc is None:
+        raise SweepopsError(f"ansible-runner did not run {playbook}: {result.status}")
+    return int(result.rc)
+
+
+def collect(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    inventory: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run a playbook quietly and return, per host, the result of its last task.
+
+    A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
+    """
+    result = _run(root, playbook, extravars, inventory=inventory, quiet=True, keep_events=True)
+    out: dict[str, dict[str, Any]] = {}
+    for event in result.events:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        if not host:
+            continue
+        if event["event"] == "runner_on_ok":
+            out[host] = data.get("res", {})
+        elif event["event"] in ("runner_on_failed", "runner_on_unreachable"):
+            res = data.get("res", {})
+            out[host] = {"failed": True, "msg": res.get("msg", str(res))}
+    return out

@@ -1,0 +1,430 @@
+"""The playbooks' steps that run on the workstation, as functions of their task arguments.
+
+Each step is reachable two ways under one name: as an Ansible module in ``library/`` (run by
+AnsiballZ in a new Python process, as any module) and, when Ansible runs it on the
+controller, in-process through the action plugin of the same name in ``action_plugins/``
+(sweepops.ansible.action), which saves the new interpreter and the packaging: ~0.3 s a task.
+Both validate their arguments with the spec here and call the same function, so they cannot
+drift apart.
+
+A step takes its validated arguments and whether Ansible runs in check mode, and returns
+the module result (``changed`` plus return values); it raises :class:`StepFailed` with the
+message to show (and any result values to return with the failure).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sweepops.core.errors import SweepopsError
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+DEPLOY_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class StepFailed(Exception):
+    def __init__(self, msg: str, **result: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def snapshot(p: Params, check_mode: bool) -> Result:
+    from sweepops.artifacts.agent_runtime import runtime_base
+    from sweepops.artifacts.snapshot import snapshot_of, write_manifest
+
+    deploy_id = p["deploy_id"]
+    if not deploy_id:
+        from sweepops.records.ledger import new_deploy_id
+
+        deploy_id = new_deploy_id()
+    if not DEPLOY_ID.match(deploy_id) or deploy_id in (".", ".."):
+        raise StepFailed(f"deploy_id {deploy_id!r}: use letters, digits, '.', '_', '-' only")
+    code_dir = Path(p["code_dir"])
+    state_dir = Path(p["state_dir"]) if p["state_dir"] else code_dir / ".sweepops"
+    try:
+        required: list[str] = []
+        if p["exp"]:
+            from sweepops.experiment.program import program_of_experiment
+
+            run = program_of_experiment(p["exp"], code_dir)
+            required = [run.program_file] if run and run.program_file else []
+        snap = snapshot_of(code_dir, allow_dirty=p["allow_dirty"], required=required)
+        files_from = state_dir / "snapshots" / f"{snap.key}.files"
+        write_manifest(snap, files_from)
+        base = runtime_base()
+    except (SweepopsError, OSError) as exc:
+        raise StepFailed(str(exc)) from exc
+    result: Result = {
+        "changed": False,
+        "key": snap.key,
+        "commit": snap.commit,
+        "dirty": snap.dirty,
+        "dirty_files": list(snap.dirty_files),
+        "ancestors": list(snap.ancestors),
+        "file_count": len(snap.files),
+        "files_from": str(files_from),
+        "deploy_id": deploy_id,
+        # names this run's .incoming-* directories on the clusters: two deploys of one id
+        # at once (two shells) never sync into the same one
+        "sync_id": f"{deploy_id}.{secrets.token_hex(3)}",
+        "code_dir": str(code_dir),
+        # the agent's runtime without its target: the cluster probe completes the key
+        "runtime_base": base,
+    }
+    if snap.dirty:
+        diff_path = state_dir / "deploys" / deploy_id / "dirty.diff"
+        if not check_mode:
+            try:
+                diff_path.parent.mkdir(parents=True, exist_ok=True)
+                diff_path.write_text(snap.diff, errors="surrogateescape")
+            except OSError as exc:
+                raise StepFailed(f"cannot store the diff: {exc}") from exc
+        result["diff_path"] = str(diff_path)
+    return result
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def sweeps(p: Params, check_mode: bool) -> Result:
+    from sweepops.core.settings import parse_deploy_var
+    from sweepops.ops.create_sweeps import create_sweeps
+
+    try:
+        # -e values reach here as given: a bad one is named as the user wrote it
+        agents = parse_deploy_var("agents_per_sweep", p["default_agents"])
+        confirm = p["confirm_runs"]
+        above = p["confirm_runs_above"]
+        deploy, changed = create_sweeps(
+            p["exp"],
+            root=Path(p["root"]),
+            lab_root=Path(p["lab_root"]) if p["lab_root"] else None,
+            deploy_id=p["deploy_id"],
+            default_agents=agents,
+            confirm_runs=None
+            if confirm in (None, "")
+            else parse_deploy_var("confirm_runs", confirm),
+            confirm_runs_above=None
+            if above in (None, "")
+            else parse_deploy_var("confirm_runs_above", above),
+            clusters=tuple(p["clusters"]),
+            dry_run=check_mode,
+            backend=p["backend"],
+            entity=p["entity"],
+            project=p["project"],
+            base_url=p["base_url"],
+            compute_internet=p["compute_internet"],
+            allow_duplicate=p["allow_duplicate"],
+            job_limits=p["job_limits"],
+            wandb_problems=p["wandb_problems"],
+        )
+    except SweepopsError as exc:
+        raise StepFailed(str(exc)) from exc
+    return {"changed": changed, "deploy": deploy}
+
+
+def settings(p: Params, check_mode: bool) -> Result:
+    """The inventory parses and names only known settings (sweepops.core.settings); the same
+    check the CLI makes before Ansible starts, for ``ansible-playbook`` run directly."""
+    from sweepops.core.settings import require_valid_inventory
+
+    require_valid_inventory(p["sources"], Path(p["root"]))
+    return {"changed": False}
+
+
+def wandb_key(p: Params, check_mode: bool) -> Result:
+    from sweepops.backends.wandb import base_url, find_api_key, netrc_machine
+
+    url = base_url(p["base_url"])
+    machine = netrc_machine(url)
+    key = find_api_key(url)
+    if not key:
+        raise StepFailed(
+            f"no wandb API key for {url} (WANDB_API_KEY or ~/.netrc machine {machine})",
+            machine=machine,
+        )
+    return {"changed": False, "key": key, "machine": machine}
+
+
+# --------------------------------------------------------------------------- env
+
+
+def env_local(p: Params, check_mode: bool) -> Result:
+    from sweepops.artifacts import envsync
+
+    try:
+        prefix = envsync.check_prefix(p["prefix"])
+        sync_path = p["sync_path"] or str(prefix)
+        if p["sync_path"] and not str(prefix).startswith(sync_path.rstrip("/") + "/"):
+            raise SweepopsError(f"the env {prefix} is not inside the synced root {sync_path}")
+        name = p["name"] or prefix.name
+        entries = envsync.manifest(sync_path, content=p["content"])
+        source = sha = text = ""
+        if p["packages"]:
+            source, packages = envsync.package_list(prefix)
+            sha, text = envsync.lock_text(name, prefix, source, packages)
+    except (SweepopsError, OSError) as exc:
+        raise StepFailed(f"on the workstation: {exc}") from exc
+    return {
+        "changed": False,
+        "name": name,
+        "prefix": str(prefix),
+        "sync_path": sync_path,
+        "conda": envsync.is_conda_env(prefix),
+        "digest": envsync.digest(entries),
+        "size": envsync.total_size(entries),
+        "file_count": len(entries),
+        "lock_source": source,
+        "lock_sha256": sha,
+        "lock_text": text,
+    }
+
+
+def env_drift(p: Params, check_mode: bool) -> Result:
+    from sweepops.artifacts import envsync
+
+    remote = p["remote"]
+    if remote.get("exists") and p["local_digest"] and remote.get("digest") == p["local_digest"]:
+        return {"changed": False, "clean": True, "drift": _NO_DRIFT}
+    try:
+        local = envsync.manifest(p["path"], content=p["content"])
+    except OSError as exc:
+        raise StepFailed(f"on the workstation: cannot read {p['path']}: {exc}") from exc
+    if remote.get("exists") and remote.get("digest") == envsync.digest(local):
+        return {"changed": False, "clean": True, "drift": _NO_DRIFT}
+    found = envsync.drift(local, remote.get("entries") or [])
+    if not remote.get("exists"):
+        msg = f"{p['host']}: the env is not on the cluster at {p['path']}"
+    else:
+        msg = f"{p['host']}: the cluster's copy of {p['path']} differs: {found.describe()}"
+    hint = "; run `sweepops provision CLUSTER` (or provision.yml --limit CLUSTER) to sync it again"
+    if p["fail"] and not found.clean:
+        raise StepFailed(msg + hint, clean=False, drift=found.as_dict())
+    return {"changed": False, "clean": found.clean, "drift": found.as_dict(), "msg": msg}
+
+
+_NO_DRIFT: dict[str, list[str]] = {"changed": [], "missing": [], "extra": []}
+
+
+# --------------------------------------------------------------------------- record
+
+
+def record(p: Params, check_mode: bool) -> Result:
+    import json
+
+    from sweepops.records import journal, ledger
+
+    root = Path(p["root"])
+    deploy_id = p["deploy_id"]
+    clusters = p["clusters"]
+    deploy = ledger.find_deploy(root, deploy_id)
+    if deploy is None:
+        if check_mode:
+            return {
+                "changed": False,
+                "summary": [f"deploy {deploy_id} (check mode: nothing recorded)"],
+            }
+        raise StepFailed(f"deploy {deploy_id} is not in the ledger {ledger.ledger_path(root)}")
+    lines = ledger.summary(deploy, clusters)
+    if check_mode:
+        return {"changed": False, "summary": lines}
+    changed = ledger.record_submission(root, deploy_id, clusters)
+    if changed:
+        journal.append_deploy(root, deploy)  # the entry now names the jobs
+    out = root / ".sweepops" / "deploys" / deploy_id
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(
+        json.dumps({"deploy": deploy, "clusters": clusters}, indent=1)
+    )
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    return {"changed": changed, "summary": lines}
+
+
+# --------------------------------------------------------------------------- provision, reproduce
+
+
+def env_record(p: Params, check_mode: bool) -> Result:
+    from sweepops.artifacts import envsync
+
+    root = Path(p["root"])
+    try:
+        new = envsync.record_env(root, p["host"], p["env"], dry_run=check_mode)
+    except OSError as exc:
+        raise StepFailed(f"cannot write the ledger under {root}: {exc}") from exc
+    return {"changed": new, "recorded": new}
+
+
+def reproduce_check(p: Params, check_mode: bool) -> Result:
+    from sweepops.ops.reproduce import verify
+
+    out = verify(
+        Path(p["root"]),
+        p["expect"],
+        p["observed"],
+        host=p["host"],
+        rebuild_dir=Path(p["rebuild_dir"]),
+        deploy_id=p["deploy_id"],
+    )
+    return {"changed": False, **out}
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+def runtime(p: Params, check_mode: bool) -> Result:
+    """The agent's runtime for a cluster's interpreter (``target``, from the cluster probe),
+    built into the workstation's cache unless there; with its file list for rsync. Built in
+    check mode too (a cache of this machine, like the snapshot's file lists): the dry-run
+    sync needs it."""
+    from sweepops.artifacts.agent_runtime import build, cache_dir, runtime_base, runtime_files
+    from sweepops.artifacts.snapshot import write_file_list
+    from sweepops.remote.interpreter import runtime_key
+
+    base = p["base"] or runtime_base()
+    key = runtime_key(base, p["target"])
+    if p["key"] and p["key"] != key:
+        raise StepFailed(
+            f"the cluster probe asked for the agent runtime {p['key']} but this machine's "
+            f"sweepops makes {key} for {p['target']} (sweepops changed during the deploy?); "
+            "deploy again"
+        )
+    cache = Path(p["cache"]) if p["cache"] else cache_dir(Path(p["root"]))
+    path, built = build(p["target"], cache, base=base)
+    files = runtime_files(path)
+    files_from = cache / f"{key}.files"
+    write_file_list(files, files_from)
+    size = sum((path / f).lstat().st_size for f in files)
+    return {
+        "changed": built and not check_mode,
+        "built": built,
+        "key": key,
+        "target": p["target"],
+        "src": str(path),
+        "files_from": str(files_from),
+        "file_count": len(files),
+        "bytes": size,
+    }
+
+
+# --------------------------------------------------------------------------- registry
+
+#: Argument specs (AnsibleModule's format), by module name.
+SPECS: dict[str, dict[str, Any]] = {
+    "sweepops_snapshot": {
+        "code_dir": {"type": "path", "required": True},
+        "allow_dirty": {"type": "bool", "default": False},
+        "deploy_id": {"type": "str"},
+        "state_dir": {"type": "path"},
+        "exp": {"type": "str"},
+    },
+    "sweepops_sweeps": {
+        "exp": {"type": "str", "required": True},
+        "root": {"type": "path", "required": True},
+        "deploy_id": {"type": "str"},
+        "lab_root": {"type": "path"},
+        "default_agents": {"type": "raw", "default": 2},
+        "confirm_runs": {"type": "raw"},
+        "confirm_runs_above": {"type": "raw"},
+        "clusters": {"type": "list", "elements": "str", "default": ["local"]},
+        "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
+        "entity": {"type": "str"},
+        "project": {"type": "str"},
+        "base_url": {"type": "str"},
+        "compute_internet": {"type": "dict"},
+        "allow_duplicate": {"type": "bool", "default": False},
+        "job_limits": {"type": "dict"},
+        "wandb_problems": {"type": "dict"},
+    },
+    "sweepops_runtime": {
+        "root": {"type": "path", "required": True},
+        "target": {"type": "str", "required": True},
+        "base": {"type": "str"},
+        "key": {"type": "str"},
+        "cache": {"type": "path"},
+    },
+    "sweepops_wandb_key": {"base_url": {"type": "str"}},
+    "sweepops_settings": {
+        "sources": {"type": "list", "elements": "str", "required": True},
+        "root": {"type": "path", "required": True},
+    },
+    "sweepops_env_local": {
+        "prefix": {"type": "path", "required": True},
+        "name": {"type": "str"},
+        "sync_path": {"type": "path"},
+        "content": {"type": "bool", "default": False},
+        "packages": {"type": "bool", "default": True},
+    },
+    "sweepops_env_drift": {
+        "path": {"type": "path", "required": True},
+        "host": {"type": "str", "required": True},
+        "remote": {"type": "dict", "required": True},
+        "local_digest": {"type": "str"},
+        "content": {"type": "bool", "default": False},
+        "fail": {"type": "bool", "default": True},
+    },
+    "sweepops_record": {
+        "root": {"type": "path", "required": True},
+        "deploy_id": {"type": "str", "required": True},
+        "clusters": {"type": "dict", "required": True},
+    },
+    "sweepops_env_record": {
+        "root": {"type": "path", "required": True},
+        "host": {"type": "str", "required": True},
+        "env": {"type": "dict", "required": True},
+    },
+    "sweepops_reproduce_check": {
+        "root": {"type": "path", "required": True},
+        "host": {"type": "str", "required": True},
+        "expect": {"type": "dict", "required": True},
+        "observed": {"type": "dict", "required": True},
+        "rebuild_dir": {"type": "path", "required": True},
+        "deploy_id": {"type": "str", "required": True},
+    },
+}
+
+#: Steps Ansible skips in check mode (they cannot tell what they would do without doing it).
+NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
+
+#: The step of each module name.
+STEPS: dict[str, Callable[[Params, bool], Result]] = {
+    "sweepops_snapshot": snapshot,
+    "sweepops_sweeps": sweeps,
+    "sweepops_runtime": runtime,
+    "sweepops_wandb_key": wandb_key,
+    "sweepops_settings": settings,
+    "sweepops_env_local": env_local,
+    "sweepops_env_drift": env_drift,
+    "sweepops_record": record,
+    "sweepops_env_record": env_record,
+    "sweepops_reproduce_check": reproduce_check,
+}
+
+
+def run(name: str, params: Params, check_mode: bool) -> Result:
+    """Run step ``name``; a SweepopsError or OSError escaping it becomes a StepFailed."""
+    try:
+        return STEPS[name](params, check_mode)
+    except SweepopsError as exc:
+        raise StepFailed(str(exc)) from exc
+    except OSError as exc:  # a full disk, a permission: a message, not a traceback
+        raise StepFailed(f"on the workstation: {exc}") from exc
+
+
+def module_main(name: str, module_class: Any) -> None:
+    """The whole ``main()`` of the library/ module ``name``: arguments, step, result."""
+    module = module_class(argument_spec=SPECS[name], supports_check_mode=name not in NO_CHECK_MODE)
+    try:
+        result = run(name, module.params, module.check_mode)
+    except StepFailed as exc:
+        module.fail_json(msg=exc.msg, **exc.result)
+    module.exit_json(**result)

@@ -1,0 +1,1 @@
+"""What every layer shares: the error users see, paths, settings, progress."""

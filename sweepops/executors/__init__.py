@@ -1,0 +1,1 @@
+"""Executors: where a sweep's agents run (this machine, Slurm clusters)."""

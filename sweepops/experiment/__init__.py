@@ -1,0 +1,1 @@
+"""From an experiment file to a plan: resolve, load, validate, expand, plan."""

@@ -1,0 +1,1 @@
+"""The operations a user runs: deploy, status, logs, reproduce."""

@@ -1,0 +1,284 @@
+"""``sweepops status``: the progress of a deploy's sweeps here and on its clusters, and why
+whatever failed failed (one line per failed run or job, pending jobs with Slurm's reason).
+
+:func:`deploy_status` gathers it as plain data (``status --json`` prints that);
+:func:`format_status` makes the lines; :func:`exit_code` is what scripts test:
+
+- 0: no run and no job failed (so far);
+- 1: some run or job failed;
+- 3: runs or jobs failed and none finished, and nothing is live any more (every run failed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sweepops.ops import stranded
+from sweepops.records import ledger
+from sweepops.remote.failures import FAILED_JOB_STATES, FAILED_RUN_STATES, read_tail, run_reason
+from sweepops.remote.slurm import FINAL_STATES, base_job_id
+from sweepops.remote.sweep_layout import REQUEUE_STATES
+
+#: wandb run states, as the offline engine's (counted the same way).
+_WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ALL_FAILED = 0, 1, 3
+
+
+def _local_failed_runs(sweep: Any, limit: int = 20) -> list[dict[str, Any]]:
+    failed = [r for r in sweep.runs() if r.get("state") in FAILED_RUN_STATES]
+    failed.sort(key=lambda r: float(r.get("ended") or 0))
+    return [
+        {
+            "id": r["id"],
+            "log": r.get("log"),
+            "why": run_reason(r, read_tail(r["log"]) if r.get("log") else ""),
+        }
+        for r in failed[-limit:]
+    ]
+
+
+def deploy_status(
+    root: Path, deploy: dict[str, Any], inventory: list[str], ask: Any
+) -> dict[str, Any]:
+    """Everything ``status`` shows of one deploy, as data. ``ask`` is
+    ``cli._ask_clusters`` (the clusters' answers through playbooks/cluster.yml)."""
+    from sweepops.executors.local import running_agents
+    from sweepops.results.wandb_rows import wandb_sweeps
+    from sweepops.runtime.offline_sweep import OfflineSweep, parse_shard, progress_of
+
+    online = {s["id"] for s in wandb_sweeps(deploy)}
+    handoff = sorted(deploy.get("handoff") or {})
+    out: dict[str, Any] = {
+        "experiment": deploy["experiment"],
+        "deploy_id": deploy["deploy_id"],
+        "local": [],
+        "clusters": {},
+        "wandb": {},
+    }
+    for entry in deploy["sweeps"]:
+        if not entry.get("dir") or entry["id"] in online:
+            continue
+        sweep = OfflineSweep(entry["dir"])
+        alive = len(running_agents(sweep))
+        found = sweep.report()
+        counts = progress_of(sweep.config, found.pop("states"), sweep.shard)
+        if sweep.cancelled:  # its runs wait on purpose
+            found = {**found, "waiting": [], "lapsed": []}
+        how = f"sweepops agent {entry['dir']} --code-dir {root}"
+        out["local"].append(
+            {
+                "name": entry["name"],
+                "id": entry["id"],
+                "counts": counts,
+                "agents": alive,
+                "cancelled": sweep.cancelled,
+                "failed_runs": _local_failed_runs(sweep),
+                "notes": stranded.notes(found, live=alive > 0, how=how),
+            }
+        )
+    submitted = ledger.submissions(root, deploy["deploy_id"])
+    for host, res in sorted(ask(root, deploy, "status", inventory).items()):
+        if res.get("failed"):
+            out["clusters"][host] = {"error": res.get("msg"), "sweeps": [], "jobs": {}}
+            continue
+        sweeps = []
+        jobs_live = _jobs_live(res, submitted.get(host, {}).get("jobs") or {})
+        for entry in deploy["sweeps"]:
+            if entry["id"] in online and host not in handoff:
+                continue
+            states = dict(res["sweeps"].get(entry["id"], {}))
+            cancelled = bool(states.pop("cancelled", False))
+            states.pop("missing", None)
+            failed_runs = states.pop("failed_runs", [])
+            shard = submitted.get(host, {}).get("shard")
+            counts = progress_of(
+                entry["meta"]["config"], states, parse_shard(shard) if shard else None
+            )
+            how = ledger.by_hand(
+                host, entry["id"], {"deploy_id": deploy["deploy_id"], **submitted.get(host, {})}
+            )
+            found = (res.get("runs") or {}).get(entry["id"]) or {}
+            if cancelled:  # its runs wait on purpose
+                found = {**found, "waiting": [], "lapsed": []}
+            sweeps.append(
+                {
+                    "name": entry["name"],
+                    "id": entry["id"],
+                    "counts": counts,
+                    "cancelled": cancelled,
+                    "failed_runs": failed_runs,
+                    "notes": stranded.notes(found, live=jobs_live.get(entry["id"], False), how=how),
+                }
+            )
+        out["clusters"][host] = {
+            "error": None,
+            "warning": stranded.controller_warning(host, res.get("controller_down")),
+            "sweeps": sweeps,
+            "jobs": res.get("jobs", {}),
+        }
+    if online:
+        out["wandb"] = _wandb_status(root, deploy, handoff)
+    return out
+
+
+def _jobs_live(res: dict[str, Any], sweep_jobs: dict[str, str]) -> dict[str, bool | None]:
+    """Per sweep id (``sweep_jobs``: its job, as the ledger recorded): whether a task of its
+    job is still live in a cluster's status answer (None when the controller did not answer
+    and one may be)."""
+    jobs = res.get("jobs") or {}
+    out: dict[str, bool | None] = {}
+    for sweep_id, job in sweep_jobs.items():
+        rows = [r for j, r in jobs.items() if base_job_id(j) == str(job)]
+        live = any(r.get("state") not in FINAL_STATES for r in rows)
+        out[sweep_id] = None if live and any(r.get("stale") for r in rows) else live
+    return out
+
+
+def _wandb_status(root: Path, deploy: dict[str, Any], handoff: list[str]) -> dict[str, Any]:
+    from sweepops.results.wandb_rows import gather_wandb, wandb_sweeps
+    from sweepops.runtime.offline_sweep import progress_of
+
+    rows, answers = gather_wandb(root, deploy)
+    sweeps = []
+    for entry in wandb_sweeps(deploy):
+        states: dict[str, int] = {}
+        failed_runs = []
+        for row in rows:
+            if row.get("sweep_id") == entry["id"]:
+                state = _WANDB_STATES.get(str(row.get("state")), str(row.get("state")))
+                states[state] = states.get(state, 0) + 1
+                if state == "failed":
+                    failed_runs.append({"id": row["run_id"], "why": str(row.get("state"))})
+        sweeps.append(
+            {
+                "name": entry["name"],
+                "id": entry["id"],
+                "url": entry.get("url", ""),
+                "counts": progress_of(entry["meta"]["config"], states),
+                "failed_runs": failed_runs,
+            }
+        )
+    return {
+        "servers": {url: got.error for url, got in answers.items()},
+        "handoff": handoff,
+        "sweeps": sweeps,
+    }
+
+
+# ---------------------------------------------------------------------- text
+def progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> str:
+    left = "?" if c.get("left") is None else c["left"]
+    return (
+        f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
+        f"  running {c.get('running', 0)}  left {left}"
+        + (f"  unreadable {c['unreadable']}" if c.get("unreadable") else "")
+        + f"  {extra}"
+    ).rstrip()
+
+
+def job_summary(jobs: dict[str, dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for row in jobs.values():
+        state = row.get("state", "?") + (" (stale?)" if row.get("stale") else "")
+        counts[state] = counts.get(state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+
+
+def _failed_run_lines(runs: list[dict[str, Any]], limit: int = 5) -> list[str]:
+    lines = [f"      run {r['id']}: {r['why']}" for r in runs[-limit:]]
+    if len(runs) > limit:
+        lines.insert(0, f"      ({len(runs) - limit} more failed runs; `sweepops logs` shows each)")
+    return lines
+
+
+def format_status(status: dict[str, Any]) -> list[str]:
+    lines = [f"{status['experiment']}  deploy {status['deploy_id']}"]
+    if status["local"]:
+        lines.append("  local")
+    for s in status["local"]:
+        extra = f"agents {s['agents']}" + ("  CANCELLED" if s["cancelled"] else "")
+        lines.append(progress_line(s["name"], s["id"], s["counts"], extra))
+        lines += _failed_run_lines(s["failed_runs"])
+        lines += [f"      {note}" for note in s.get("notes") or []]
+    for host, c in status["clusters"].items():
+        lines.append(f"  {host}")
+        if c["error"]:
+            lines.append(f"    unreachable or failed: {c['error']}")
+            continue
+        if c.get("warning"):
+            lines.append(f"    {c['warning']}")
+        for s in c["sweeps"]:
+            flag = "CANCELLED" if s["cancelled"] else ""
+            lines.append(progress_line(s["name"], s["id"], s["counts"], flag))
+            lines += _failed_run_lines(s["failed_runs"])
+            lines += [f"      {note}" for note in s.get("notes") or []]
+        lines.append(f"    jobs: {job_summary(c['jobs'])}")
+        for job, row in sorted(c["jobs"].items()):
+            if row.get("why"):
+                lines.append(f"      job {job}: {row['why']}")
+    wandb = status.get("wandb") or {}
+    for url, error in (wandb.get("servers") or {}).items():
+        why = f"  (could not ask: {error}; counts from the last answer)" if error else ""
+        lines.append(f"  wandb {url}{why}")
+    if wandb.get("handoff"):
+        lines.append(
+            f"    runs of {', '.join(wandb['handoff'])} count once `sweepops sync` uploaded them"
+        )
+    for s in wandb.get("sweeps") or []:
+        lines.append(progress_line(s["name"], s["id"], s["counts"], s.get("url", "")))
+        lines += _failed_run_lines(s["failed_runs"])
+    return lines
+
+
+# ---------------------------------------------------------------------- exit code
+def exit_code(statuses: list[dict[str, Any]]) -> int:
+    """0 when nothing failed; 1 when some run or job failed; 3 when runs or jobs failed, none
+    finished and nothing is live any more (an experiment that produced nothing). Runs that
+    wait to be run again (preempted, lost; stranded ones included) count as live."""
+    failed = finished = live = 0
+    for status in statuses:
+        sweeps = list(status["local"]) + list((status.get("wandb") or {}).get("sweeps") or [])
+        for c in status["clusters"].values():
+            sweeps += c["sweeps"]
+            for row in c["jobs"].values():
+                state = str(row.get("state") or "")
+                failed += state in FAILED_JOB_STATES
+                live += state not in FINAL_STATES
+        for s in sweeps:
+            counts = s["counts"]
+            failed += int(counts.get("failed") or 0)
+            finished += int(counts.get("finished") or 0) + int(counts.get("stopped") or 0)
+            live += int(counts.get("running") or 0) + int(s.get("agents") or 0)
+            # preempted or lost runs wait to be run again (stranded ones too): not failures
+            live += sum(int(counts.get(state) or 0) for state in REQUEUE_STATES)
+    if not failed:
+        return EXIT_OK
+    return EXIT_ALL_FAILED if not finished and not live else EXIT_SOME_FAILED
+
+
+def failed_sweeps(
+    deploy: dict[str, Any],
+    submitted: dict[str, dict[str, Any]],
+    answers: dict[str, dict[str, Any]],
+) -> dict[str, str]:
+    """The sweeps every job (array task, on every cluster) of which has failed: per sweep
+    name, the lines saying why (one per job). A sweep with a job still live or one that ended
+    well is not in it."""
+    from sweepops.remote.failures import job_reason
+    from sweepops.remote.slurm import base_job_id
+
+    out: dict[str, str] = {}
+    for entry in deploy["sweeps"]:
+        tasks: list[tuple[str, str, dict[str, Any]]] = []
+        for host, info in submitted.items():
+            job = str((info.get("jobs") or {}).get(entry["id"]) or "")
+            jobs = (answers.get(host) or {}).get("jobs") or {}
+            tasks += [(host, t, row) for t, row in jobs.items() if job and base_job_id(t) == job]
+        if tasks and all(str(row.get("state")) in FAILED_JOB_STATES for _, _, row in tasks):
+            out[entry["name"]] = "\n".join(
+                f"  {host} job {t}: {row.get('why') or job_reason(row) or row.get('state')}"
+                for host, t, row in sorted(tasks)
+            )
+    return out

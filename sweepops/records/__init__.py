@@ -1,0 +1,1 @@
+"""What is kept: the ledger of deploys and the experiment journal."""

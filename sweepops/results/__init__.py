@@ -1,0 +1,1 @@
+"""Results: fetched from every cluster, rows, report, sync to wandb."""

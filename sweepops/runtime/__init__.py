@@ -1,0 +1,1 @@
+"""The only code jobs run: the offline agent, its sweep engine and the run command."""
