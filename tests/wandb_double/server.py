@@ -33,7 +33,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
-from sweepops import filters
+from . import filters
 
 from .state import Agent, Call, Run, Sweep, new_id, now
 
