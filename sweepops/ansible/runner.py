@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.backends.wandb import KEY_FILE_ENV
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 
 
@@ -31,7 +32,7 @@ def _private_dir(root: Path) -> Path:
     Mode 700, and removed when the run ends (:func:`_run`): ansible-runner writes the extra
     vars there (``env/extravars``), and ``-e`` may carry a password. Dirs an interrupted
     sweepops left behind (their pid gone) are pruned here."""
-    parent = root / ".sweepops" / "runner"
+    parent = paths.runner_dir(root)
     prune_runner_dirs(parent)
     private = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     private.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import sweepops
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.remote.interpreter import pip_platforms, runtime_key
 
@@ -100,12 +101,12 @@ sys.exit(main(sys.argv[1:]))
 
 #: Overrides where runtimes are cached on the workstation (default REPO/.sweepops/runtimes):
 #: they depend on sweepops and the target only, so several repositories may share one.
-CACHE_ENV = "SWEEPOPS_RUNTIME_CACHE"
+CACHE_ENV = paths.RUNTIME_CACHE_ENV
 
 
 def cache_dir(root: Path) -> Path:
     """Where the workstation keeps built runtimes, by key."""
-    return Path(os.environ.get(CACHE_ENV) or Path(root) / ".sweepops" / "runtimes")
+    return paths.runtime_cache(root)
 
 
 def _package_dir() -> Path:

@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sweepops.artifacts.git import run_git
 from sweepops.core.errors import SweepopsError
 
 
@@ -41,21 +42,10 @@ def _git(
     repo: Path,
     *args: str,
     index: Path | None = None,
-    cwd: Path | None = None,
     work_tree: Path | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
-    if index is not None:
-        env["GIT_INDEX_FILE"] = str(index)
-    cmd = ["git", "-C", str(repo)]
-    if work_tree is not None:
-        cmd += [f"--work-tree={work_tree}"]
-    proc = subprocess.run([*cmd, *args], capture_output=True, env=env, check=False, cwd=cwd or repo)
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        raise SweepopsError(f"git {' '.join(args)} failed in {repo}: {err}")
-    return proc
+    return run_git(repo, *args, index=index, work_tree=work_tree, cwd=repo, check=check)
 
 
 def commit_known(repo: Path, commit: str) -> bool:

@@ -21,12 +21,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweepops.artifacts.git import NOT_CODE
+from sweepops.artifacts.git import run_git
 from sweepops.core.errors import SweepopsError
+from sweepops.core.paths import NOT_CODE
 
 #: The tool's own state directory inside a repository; never part of a snapshot.
 #: The experiment journal (Markdown, versioned with the code): notes about runs are not code,
-#: so writing them never makes the tree dirty nor changes a snapshot (gitinfo.NOT_CODE).
+#: so writing them never makes the tree dirty nor changes a snapshot (sweepops.core.paths.NOT_CODE).
 STATE_DIR_NAME, JOURNAL_DIR_NAME = NOT_CODE
 #: At most this many changed files are listed when a dirty tree is refused.
 MAX_LISTED = 20
@@ -72,31 +73,11 @@ def _git(
     index: Path | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ)
-    # Parseable messages, no prompts, no opportunistic writes to the real index.
-    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
-    if index is not None:
-        env["GIT_INDEX_FILE"] = str(index)
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(code_dir), *args], capture_output=True, env=env, check=False
-        )
-    except OSError as exc:
-        raise SweepopsError(f"cannot run git: {exc}", hint="install git") from exc
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        raise SweepopsError(f"git {' '.join(args)} failed in {code_dir}: {err}")
-    return proc
+    return run_git(code_dir, *args, index=index, check=check)
 
 
 def _git_input(code_dir: Path, data: bytes, *args: str, index: Path) -> None:
-    env = dict(os.environ, LC_ALL="C", GIT_INDEX_FILE=str(index))
-    proc = subprocess.run(
-        ["git", "-C", str(code_dir), *args], input=data, capture_output=True, env=env, check=False
-    )
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        raise SweepopsError(f"git {' '.join(args)} failed in {code_dir}: {err}")
+    run_git(code_dir, *args, index=index, data=data)
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -141,13 +122,7 @@ def _head(code_dir: Path) -> tuple[str | None, str | None]:
 
 
 def _empty_tree(code_dir: Path) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(code_dir), "hash-object", "-t", "tree", "--stdin"],
-        input=b"",
-        capture_output=True,
-        check=True,
-    )
-    return _out(proc)
+    return _out(run_git(code_dir, "hash-object", "-t", "tree", "--stdin", data=b""))
 
 
 def _stage_tree(code_dir: Path, index: Path, head_tree: str | None, exclude: Sequence[str]) -> str:

@@ -305,7 +305,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     deploys = (
         [deploy_for(args.root, args.exp, args.deploy)]
         if args.exp
-        else [r for r in ledger.records(args.root) if "sweeps" in r][-5:]
+        else ledger.deploy_lines(args.root)[-5:]
     )
     statuses = [deploy_status(args.root, d, args.inventory, _ask_clusters) for d in deploys]
     if args.json:

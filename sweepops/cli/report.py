@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.ops.which_deploy import deploy_for, local_sweep_dirs
 
 
 def report_dir(root: Path, deploy: dict[str, Any]) -> Path:
     """The default output directory of a deploy's report."""
-    return root / ".sweepops" / "reports" / f"{deploy['experiment']}-{deploy['deploy_id']}"
+    return paths.reports_dir(root) / f"{deploy['experiment']}-{deploy['deploy_id']}"
 
 
 def _rows_of(

@@ -23,7 +23,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         deploys = [rec]
     else:
         path = resolve_experiment(args.exp, args.root)
-        deploys = [d for d in ledger.deploys_of(args.root, path) if "event" not in d]
+        deploys = ledger.deploys_of(args.root, path)
         if not deploys:
             raise SweepopsError(
                 f"{args.exp} has not been deployed from {args.root}",

@@ -15,23 +15,24 @@ from typing import Any
 
 from sweepops.artifacts.git import git_state
 from sweepops.backends import wandb as wandb_backend
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
+from sweepops.core.records import new_deploy_id
 from sweepops.experiment.expand import Experiment, load_experiment
 from sweepops.experiment.paths import resolve_experiment
 from sweepops.experiment.plan import plan_experiment, require_confirmation
 from sweepops.records import journal, ledger
-from sweepops.records.ledger import new_deploy_id
 from sweepops.remote import handoff
 from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta
 
 
 def local_lab_root(root: Path) -> Path:
     """Where the built-in local executor keeps its sweeps."""
-    return root / ".sweepops" / "lab"
+    return paths.local_lab_root(root)
 
 
 def sweep_parent(lab_root: Path) -> Path:
-    return lab_root / "sweeps"
+    return paths.lab_sweeps(lab_root)
 
 
 def create_sweeps(
@@ -277,7 +278,7 @@ def handoff_for(root: Path, compute_internet: Mapping[str, Any] | None) -> dict[
     """{host: why} of the clusters whose jobs log offline for ``sweepops sync`` (the
     provisioning facts are read from ``ROOT/.sweepops/facts/HOST.json``)."""
     try:
-        return handoff.handoff_hosts(compute_internet or {}, root / ".sweepops" / "facts")
+        return handoff.handoff_hosts(compute_internet or {}, paths.facts_dir(root))
     except ValueError as exc:
         raise SweepopsError(
             str(exc), hint="set compute_internet in the cluster's group_vars"

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
+from sweepops.core.records import DEPLOY, ENV, EnvEvent, kind_of
 from sweepops.records import ledger
 
 
@@ -50,13 +52,13 @@ class Found:
 
 def find_run(root: Path, run_id: str) -> Found:
     """The run ``run_id`` in the newest deploy that has it (local sweeps, then the cache)."""
-    from sweepops.results.fetch import cache_root
-
-    for deploy in reversed([r for r in ledger.records(root) if "sweeps" in r]):
+    for deploy in reversed(ledger.deploy_lines(root)):
         for sweep in deploy["sweeps"]:
             places = [("local", Path(sweep["dir"]))] if sweep.get("dir") else []
             places += [
-                (p.name, p / sweep["id"]) for p in sorted(cache_root(root).glob("*")) if p.is_dir()
+                (p.name, p / sweep["id"])
+                for p in sorted(paths.cache_dir(root).glob("*"))
+                if p.is_dir()
             ]
             for cluster, path in places:
                 rec_path = path / "runs" / f"{run_id}.json"
@@ -85,13 +87,15 @@ def env_hashes(root: Path, deploy_id: str, host: str, prefix: str) -> tuple[str 
     at_deploy = latest = None
     seen_deploy = False
     for rec in ledger.records(root):
-        if rec.get("deploy_id") == deploy_id and "sweeps" in rec:
+        kind = kind_of(rec)
+        if kind == DEPLOY and rec.get("deploy_id") == deploy_id:
             seen_deploy = True
-        env = rec.get("env") or {}
-        if rec.get("event") == "env" and rec.get("host") == host and env.get("prefix") == prefix:
-            latest = env.get("lock_sha256")
-            if not seen_deploy:
-                at_deploy = latest
+        if kind == ENV:
+            event = EnvEvent.of(rec)
+            if event.host == host and event.prefix == prefix:
+                latest = event.lock_sha256
+                if not seen_deploy:
+                    at_deploy = latest
     return at_deploy, latest
 
 
@@ -187,7 +191,7 @@ def expected(root: Path, deploy: dict[str, Any], origin: dict[str, Any]) -> dict
     keys, and what rebuilds the snapshot (commit, stored diff)."""
     # a reproduction's snapshot is its original deploy's, and so is the diff
     diff_of = deploy.get("diff_of") or deploy["deploy_id"]
-    diff_path = root / ".sweepops" / "deploys" / diff_of / "dirty.diff"
+    diff_path = paths.dirty_diff(root, diff_of)
     return {
         "deploy_id": deploy["deploy_id"],
         "env_path": origin.get("env_path") or "",
@@ -296,7 +300,7 @@ def verify(
     if snapshot_there and agent_there:
         return {"sync": False, "snapshot": {}, "rebuilt": False, "runtime": {}}
     key, agent_key = expect["snapshot_key"], expect["agent_key"]
-    state = root / ".sweepops" / "snapshots"
+    state = paths.snapshots_dir(root)
     # The agent's runtime is content-addressed: the workstation's cache has it by its key.
     runtime = cache_dir(root) / agent_key
     if not agent_there and not (runtime / "runtime.json").is_file():

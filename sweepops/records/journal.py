@@ -34,9 +34,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 
-JOURNAL_DIR = "journal"
+JOURNAL_DIR = paths.JOURNAL_DIR
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -47,7 +48,7 @@ def journal_path(root: Path, experiment: str) -> Path:
 
 def deploy_diff_path(root: Path, deploy_id: str) -> Path:
     """Where the deploy playbook stores the diff of a dirty working tree."""
-    return root / ".sweepops" / "deploys" / deploy_id / "dirty.diff"
+    return paths.dirty_diff(root, deploy_id)
 
 
 # ---------------------------------------------------------------------- markers
@@ -274,7 +275,7 @@ def add_note_text(text: str, note_block: str, deploy_id: str) -> str:
 def _edit(root: Path, experiment: str) -> Iterator[list[str]]:
     """Read-modify-write the journal under a lock; yields [text] to be replaced in place."""
     path = journal_path(root, experiment)
-    lock = root / ".sweepops" / "journal.lock"
+    lock = paths.journal_lock(root)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

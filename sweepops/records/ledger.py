@@ -17,28 +17,35 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sweepops.core import paths
+from sweepops.core.records import (
+    DEPLOY,
+    ENV,
+    SUBMITTED,
+    Deploy,
+    EnvEvent,
+    Submission,
+    kind_of,
+    new_deploy_id,
+)
 
-def new_deploy_id() -> str:
-    """A new deploy id: the time, then random hex (sortable, unique enough per lab)."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+__all__ = ["new_deploy_id"]  # minted in sweepops.core.records; kept here for its callers
 
 
 def ledger_path(root: Path) -> Path:
-    return root / ".sweepops" / "ledger.jsonl"
+    return paths.ledger_file(root)
 
 
 @contextlib.contextmanager
 def transaction(root: Path) -> Iterator[None]:
     """Hold the ledger's transaction lock (``.sweepops/ledger.lock``): a look-up and the
     append that depends on it are then one step for every process of this workstation."""
-    path = ledger_path(root).with_name("ledger.lock")
+    path = paths.ledger_lock(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -111,9 +118,28 @@ def records(root: Path) -> list[dict[str, Any]]:
     return out
 
 
+def deploy_lines(root: Path) -> list[dict[str, Any]]:
+    """The deploy lines of the ledger, oldest first (the kind as sweepops.core.records
+    decides it: no ``event``, has ``sweeps``)."""
+    return [r for r in records(root) if kind_of(r) == DEPLOY]
+
+
+def deploys(root: Path) -> list[Deploy]:
+    """The deploys, typed, oldest first."""
+    return [Deploy.of(r) for r in deploy_lines(root)]
+
+
+def submission_records(root: Path) -> list[Submission]:
+    return [Submission.of(r) for r in records(root) if kind_of(r) == SUBMITTED]
+
+
+def env_events(root: Path) -> list[EnvEvent]:
+    return [EnvEvent.of(r) for r in records(root) if kind_of(r) == ENV]
+
+
 def find_deploy(root: Path, deploy_id: str) -> dict[str, Any] | None:
-    for rec in records(root):
-        if rec.get("deploy_id") == deploy_id and "event" not in rec:
+    for rec in deploy_lines(root):
+        if rec.get("deploy_id") == deploy_id:
             return rec
     return None
 
@@ -121,16 +147,12 @@ def find_deploy(root: Path, deploy_id: str) -> dict[str, Any] | None:
 def deploys_of(root: Path, experiment: Path) -> list[dict[str, Any]]:
     """Deploys of ``experiment`` (an absolute path), oldest first."""
     key = str(experiment.resolve())
-    return [r for r in records(root) if r.get("experiment_path") == key]
+    return [r for r in deploy_lines(root) if r.get("experiment_path") == key]
 
 
-#: What sweepops itself writes into the repository: not code, never "dirty".
-NOT_CODE = ("journal/", ".sweepops/")
-
-
-def code_files(paths: list[str] | tuple[str, ...]) -> list[str]:
-    """``paths`` without the journal and sweepops' own state."""
-    return [p for p in paths if not str(p).startswith(NOT_CODE)]
+def code_files(files: list[str] | tuple[str, ...]) -> list[str]:
+    """``files`` without the journal and sweepops' own state (sweepops.core.paths.NOT_CODE)."""
+    return [p for p in files if paths.is_code(str(p))]
 
 
 def same_deploy(
@@ -145,10 +167,9 @@ def same_deploy(
     commit, from a clean tree, to the same clusters: a second one would run the same grid
     again. None when there is none (or the tree is dirty: then the code differs anyway)."""
     found = None
-    for rec in records(root):
+    for rec in deploy_lines(root):
         if (
-            "event" not in rec
-            and rec.get("experiment_path") == experiment_path
+            rec.get("experiment_path") == experiment_path
             and rec.get("experiment_sha256") == experiment_sha256
             and commit is not None
             and rec.get("commit") == commit
@@ -163,7 +184,7 @@ def submissions(root: Path, deploy_id: str) -> dict[str, dict[str, Any]]:
     """What was submitted for a deploy, per cluster host (latest record wins)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in records(root):
-        if rec.get("event") == "submitted" and rec.get("deploy_id") == deploy_id:
+        if kind_of(rec) == SUBMITTED and rec.get("deploy_id") == deploy_id:
             out.update(rec["clusters"])
     return out
 
@@ -211,7 +232,7 @@ def agent_command(sweep_id: str, info: dict[str, Any]) -> str:
     batch script (``LAB/deploys/ID/SWEEP.sbatch``), run with bash outside Slurm, so the agent
     starts exactly as in the job (modules, env on PATH, the same python, container, shard,
     lease and failure limits)."""
-    deploy_dir = info.get("deploy_dir") or f"{info['lab_root']}/deploys/{info['deploy_id']}"
+    deploy_dir = info.get("deploy_dir") or paths.lab_deploy(info["lab_root"], info["deploy_id"])
     return f"bash {deploy_dir}/{sweep_id}.sbatch"
 
 

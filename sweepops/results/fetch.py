@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweepops.core import paths
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
 
@@ -29,7 +30,7 @@ _RSS_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def cache_root(root: Path) -> Path:
-    return root / ".sweepops" / "cache"
+    return paths.cache_dir(root)
 
 
 @dataclass

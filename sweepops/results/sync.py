@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sweepops.backends import wandb as wandb_backend
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
@@ -45,7 +46,7 @@ CHUNK = 8
 
 def staging_root(root: Path) -> Path:
     """Where pulled offline runs wait for (and stay after) their upload."""
-    return root / ".sweepops" / "handoff"
+    return paths.handoff_dir(root)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sweepops.backends import wandb as wandb_backend
+from sweepops.core import paths
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
 
@@ -64,7 +65,7 @@ def wandb_sweeps(deploy: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def cache_file(root: Path, sweep_id: str) -> Path:
-    return root / ".sweepops" / "cache" / "wandb" / f"{sweep_id}.json"
+    return paths.wandb_cache(root, sweep_id)
 
 
 def load_cache(path: Path) -> dict[str, Any]:

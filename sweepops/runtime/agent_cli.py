@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.core.errors import SweepopsError
+from sweepops.remote.sweep_layout import DEFAULT_LEASE_SECONDS
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -42,7 +43,10 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--count", type=int, default=None, help="run at most N runs")
     sp.add_argument("--max-consecutive-failures", type=int, default=3)
     sp.add_argument(
-        "--lease", type=float, default=60.0, help="seconds without heartbeat before a run is re-run"
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE_SECONDS,
+        help="seconds without heartbeat before a run is re-run",
     )
     sp.add_argument(
         "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"

@@ -50,7 +50,7 @@ LOST = "lost"  # its agent stopped heartbeating: re-run
 REQUEUE_STATES = (PREEMPTED, LOST)
 DONE_STATES = (FINISHED, FAILED, STOPPED)
 
-DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_LEASE_SECONDS = sweep_layout.DEFAULT_LEASE_SECONDS  # the one default (remote/sweep_layout)
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 SWEEP_SUBDIRS = sweep_layout.SWEEP_SUBDIRS
