@@ -254,13 +254,3 @@ def test_cancel_error():
 
     with pytest.raises(SlurmError, match="Invalid job id"):
         cancel(["9"], run=run)
-
-
-def test_module_utils_ships_the_same_code():
-    repo = Path(__file__).resolve().parents[2]
-    link = repo / "module_utils" / "sweepops_slurm.py"
-    assert link.is_symlink() and link.resolve() == (repo / "sweepops" / "remote" / "slurm.py").resolve()
-    imports = [
-        line for line in link.read_text().splitlines() if line.startswith(("import ", "from "))
-    ]
-    assert all(not line.startswith("from .") and "sweepops" not in line for line in imports)
