@@ -34,7 +34,6 @@ from urllib.parse import quote, unquote, urlsplit
 import yaml
 
 from . import filters
-
 from .state import Agent, Call, Run, Sweep, new_id, now
 
 log = logging.getLogger("wandb_double")
