@@ -44,7 +44,7 @@ def snapshot(p: Params, check_mode: bool) -> Result:
 
     deploy_id = p["deploy_id"]
     if not deploy_id:
-        from sweepops.records.ledger import new_deploy_id
+        from sweepops.core.records import new_deploy_id
 
         deploy_id = new_deploy_id()
     if not DEPLOY_ID.match(deploy_id) or deploy_id in (".", ".."):

@@ -42,9 +42,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from sweepops.ansible.runner import Outcome, run_playbook
+    from sweepops.core.records import new_deploy_id
     from sweepops.core.settings import check_deploy_vars
     from sweepops.experiment.paths import resolve_experiment
-    from sweepops.records.ledger import new_deploy_id
 
     extra = parse_extra_vars(args.extra_vars)
     if args.yes:

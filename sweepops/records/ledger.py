@@ -31,10 +31,7 @@ from sweepops.core.records import (
     EnvEvent,
     Submission,
     kind_of,
-    new_deploy_id,
 )
-
-__all__ = ["new_deploy_id"]  # minted in sweepops.core.records; kept here for its callers
 
 
 def ledger_path(root: Path) -> Path:
