@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,6 @@ class RunOutcome:
 
     rc: int | None
     status: str
-    events: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] | None = None
 
 
@@ -98,7 +97,7 @@ def _run(
     *,
     inventory: list[str] | None,
     quiet: bool,
-    keep_events: bool = False,
+    keep_stats: bool = False,
     **options: Any,
 ) -> RunOutcome:
     """The one way into ansible-runner: this Python's ansible-playbook, the repository's
@@ -135,10 +134,96 @@ def _run(
                 quiet=quiet,
                 **options,
             )
-        events = list(result.events) if keep_events else []
-        return RunOutcome(result.rc, result.status, events, result.stats if keep_events else None)
+        return RunOutcome(result.rc, result.status, result.stats if keep_stats else None)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+#: ansible-runner's per-host task events, by the short kind :class:`TaskEvent` gives them.
+_TASK_KINDS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One host's result of one task, read from an ansible-runner event: the one parser of
+    those events (the CLI's output, fetch, sync and ``collect`` all read them through it)."""
+
+    kind: str  # ok | failed | unreachable | skipped
+    host: str
+    task: str  # the task's name
+    action: str  # the module's short name (``ansible.builtin.command`` -> ``command``)
+    res: dict[str, Any]
+    ignore_errors: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Failed or unreachable (an ignored failure counts: callers decide what it means)."""
+        return self.kind in ("failed", "unreachable")
+
+    @property
+    def message(self) -> str:
+        """What the task said about its failure, on one line: its ``msg`` (else stderr, else
+        the unreachable reason) and the messages of its failed loop items."""
+        res = self.res
+        msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+        loop = [r for r in res.get("results") or [] if isinstance(r, dict)]
+        items = [r.get("msg") for r in loop if r.get("failed")]
+        return " ".join(" ".join(str(m) for m in [msg, *items] if m).split())
+
+
+def task_event(event: dict[str, Any]) -> TaskEvent | None:
+    """The :class:`TaskEvent` of an ansible-runner event; None for any other event (play and
+    task banners, stats, verbose lines) and for events that name no host."""
+    kind = _TASK_KINDS.get(str(event.get("event", "")))
+    data = event.get("event_data") or {}
+    host = data.get("host")
+    if kind is None or not host:
+        return None
+    res = data.get("res")
+    return TaskEvent(
+        kind=kind,
+        host=str(host),
+        task=str(data.get("task", "")),
+        action=str(data.get("task_action", "")).rsplit(".", 1)[-1],
+        res=res if isinstance(res, dict) else {"msg": str(res)},
+        ignore_errors=bool(data.get("ignore_errors")),
+    )
+
+
+TaskHandler = Callable[[TaskEvent], None]
+
+
+def run_quiet(
+    root: Path,
+    playbook: str,
+    extravars: dict[str, Any],
+    *,
+    inventory: list[str] | None = None,
+    on_task: TaskHandler | None = None,
+) -> RunOutcome:
+    """Run a playbook with no output, handing each host's task result to ``on_task``.
+    The outcome keeps rc, status and the recap stats."""
+
+    def on_event(event: dict[str, Any]) -> bool:
+        got = task_event(event)
+        if got is not None and on_task is not None:
+            on_task(got)
+        return True
+
+    return _run(
+        root,
+        playbook,
+        extravars,
+        inventory=inventory,
+        quiet=True,
+        keep_stats=True,
+        event_handler=on_event,
+    )
 
 
 @dataclass
@@ -149,20 +234,16 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     ok_actions: set[str] = field(default_factory=set)
 
+    def on_task(self, got: TaskEvent) -> None:
+        if got.kind == "ok":
+            self.ok_actions.add(got.action)
+        elif got.failed and not got.ignore_errors:
+            self.errors.append(f"{got.host}: {got.message or got.task or 'a task failed'}")
+
     def on_event(self, event: dict[str, Any]) -> bool:
-        data = event.get("event_data") or {}
-        kind = event.get("event")
-        if kind == "runner_on_ok":
-            self.ok_actions.add(str(data.get("task_action", "")).rsplit(".", 1)[-1])
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
-            "ignore_errors"
-        ):
-            res = data.get("res") or {}
-            msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
-            items = [r.get("msg") for r in res.get("results") or [] if r.get("failed")]
-            text = " ".join(" ".join(str(m) for m in [msg, *items] if m).split())
-            where = data.get("host") or "?"
-            self.errors.append(f"{where}: {text or data.get('task', 'a task failed')}")
+        got = task_event(event)
+        if got is not None:
+            self.on_task(got)
         return True
 
 
@@ -186,14 +267,14 @@ def run_playbook(
     refused: dict[str, tuple[str, bool]] = {}  # host -> (ssh's text, unreachable)
 
     def on_event(event: dict[str, Any]) -> bool:
-        data = event.get("event_data", {})
-        kind = event.get("event")
-        if kind in ("runner_on_unreachable", "runner_on_failed") and data.get("host"):
-            res = data.get("res", {})
-            text = str(res.get("msg") or "") + "\n" + str(res.get("stderr") or "")
-            refused.setdefault(str(data["host"]), (text, kind == "runner_on_unreachable"))
+        got = task_event(event)
+        if got is None:
+            return True
+        if got.failed:
+            text = str(got.res.get("msg") or "") + "\n" + str(got.res.get("stderr") or "")
+            refused.setdefault(got.host, (text, got.kind == "unreachable"))
         if outcome is not None:
-            outcome.on_event(event)
+            outcome.on_task(got)
         return True
 
     result = _run(
@@ -228,16 +309,13 @@ def collect(
 
     A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
     """
-    result = _run(root, playbook, extravars, inventory=inventory, quiet=True, keep_events=True)
     out: dict[str, dict[str, Any]] = {}
-    for event in result.events:
-        data = event.get("event_data", {})
-        host = data.get("host")
-        if not host:
-            continue
-        if event["event"] == "runner_on_ok":
-            out[host] = data.get("res", {})
-        elif event["event"] in ("runner_on_failed", "runner_on_unreachable"):
-            res = data.get("res", {})
-            out[host] = {"failed": True, "msg": res.get("msg", str(res))}
+
+    def on_task(got: TaskEvent) -> None:
+        if got.kind == "ok":
+            out[got.host] = got.res
+        elif got.failed:
+            out[got.host] = {"failed": True, "msg": got.res.get("msg", str(got.res))}
+
+    run_quiet(root, playbook, extravars, inventory=inventory, on_task=on_task)
     return out

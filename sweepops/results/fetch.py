@@ -183,7 +183,7 @@ def fetch(
     """Pull the deploy's run records from each of its clusters into the cache and read
     their accounting. Empty when the deploy ran on no cluster."""
 
-    from sweepops.ansible.runner import _run
+    from sweepops.ansible.runner import TaskEvent, run_quiet
 
     want = targets(root, deploy)
     if not want:
@@ -195,48 +195,35 @@ def fetch(
     bar = progress or Progress("fetch", len(want) * 2)
     bar.update(0, total=len(want) * 2, message=f"from {', '.join(sorted(want))}")
 
-    def on_event(event: dict[str, Any]) -> bool:
-        data = event.get("event_data", {})
-        host = data.get("host")
-        kind = event.get("event")
-        if host not in results or kind not in (
-            "runner_on_ok",
-            "runner_on_failed",
-            "runner_on_unreachable",
-            "runner_on_skipped",
-        ):
-            return True
-        res = data.get("res", {})
-        task = data.get("task_action", "")
-        got = results[host]
-        seen.add(host)
-        failed = kind in ("runner_on_failed", "runner_on_unreachable")
-        if task.endswith("synchronize"):
-            if failed:
+    def on_task(ev: TaskEvent) -> None:
+        if ev.host not in results:
+            return
+        res = ev.res
+        got = results[ev.host]
+        seen.add(ev.host)
+        if ev.action == "synchronize":
+            if ev.failed:
                 got.error = str(res.get("msg") or res)
             else:
                 got.transferred = parse_itemized(res.get("stdout_lines") or [])
-            bar.advance(message=f"{host}: {len(got.transferred)} record(s) transferred")
-        elif task.endswith("command"):
-            if failed or res.get("rc", 0) != 0:
+            bar.advance(message=f"{ev.host}: {len(got.transferred)} record(s) transferred")
+        elif ev.action == "command":
+            if ev.failed or res.get("rc", 0) != 0:
                 got.acct_error = str(res.get("stderr") or res.get("msg") or "")
-            elif kind == "runner_on_ok":
+            elif ev.kind == "ok":
                 got.acct = parse_acct(res.get("stdout", ""))
-            bar.advance(message=f"{host}: {len(got.acct)} accounting row(s)")
-        elif failed:
+            bar.advance(message=f"{ev.host}: {len(got.acct)} accounting row(s)")
+        elif ev.failed:
             got.error = str(res.get("msg") or res)
-            bar.advance(2, message=f"{host}: unreachable")
-        return True
+            bar.advance(2, message=f"{ev.host}: unreachable")
 
-    # (playbook._run keeps the wandb key out of the environment ansible-runner records)
-    runner = _run(
+    # (run_quiet keeps the wandb key out of the environment ansible-runner records)
+    runner = run_quiet(
         root,
         "playbooks/fetch.yml",
         {"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
         inventory=[*(inventory or []), *ledger.inventories_of(root, deploy["deploy_id"])],
-        quiet=True,
-        keep_events=True,
-        event_handler=on_event,
+        on_task=on_task,
     )
     for host, got in results.items():
         if host not in seen and got.error is None:

@@ -228,32 +228,20 @@ def run_sync_playbook(
 ) -> dict[str, dict[str, Any]]:
     """Run playbooks/sync.yml; per host, the ``sweepops_handoff`` module's result (or
     ``{"failed": True, "msg": ...}``), with ``pulled`` set when the rsync task failed."""
-    from sweepops.ansible.runner import _run
+    from sweepops.ansible.runner import TaskEvent, run_quiet
 
     out: dict[str, dict[str, Any]] = {}
 
-    def on_event(event: dict[str, Any]) -> bool:
-        data = event.get("event_data", {})
-        host, kind = data.get("host"), event.get("event")
-        if not host or kind not in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
-            return True
-        res = data.get("res", {})
-        action = data.get("task_action", "")
-        if kind != "runner_on_ok":
-            msg = str(res.get("msg") or res.get("stderr") or res)
-            out[host] = {**out.get(host, {}), "failed": True, "msg": msg.strip()[:2000]}
-        elif action.endswith("sweepops_handoff"):
-            out[host] = dict(res)
-        return True
+    def on_task(ev: TaskEvent) -> None:
+        if ev.kind == "skipped":
+            return
+        if ev.failed:
+            msg = str(ev.res.get("msg") or ev.res.get("stderr") or ev.res)
+            out[ev.host] = {**out.get(ev.host, {}), "failed": True, "msg": msg.strip()[:2000]}
+        elif ev.action == "sweepops_handoff":
+            out[ev.host] = dict(ev.res)
 
-    _run(
-        root,
-        "playbooks/sync.yml",
-        extravars,
-        inventory=inventory,
-        quiet=True,
-        event_handler=on_event,
-    )
+    run_quiet(root, "playbooks/sync.yml", extravars, inventory=inventory, on_task=on_task)
     return out
 
 
