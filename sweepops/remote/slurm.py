@@ -405,24 +405,39 @@ def parse_squeue(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def parse_sacct(text: str) -> dict[str, dict[str, str]]:
-    """``sacct -X -n -P -o JobID,State,ExitCode,Elapsed,MaxRSS,NodeList`` output."""
-    out: dict[str, dict[str, str]] = {}
+def sacct_rows(text: str, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of ``sacct -n -P -o COLUMNS`` output as dicts keyed by column name (the one
+    reader of sacct's output: status and results both ask through it). Missing trailing
+    fields are empty; ``State`` loses its detail (``CANCELLED by 1000`` -> ``CANCELLED``)."""
+    rows = []
     for line in text.splitlines():
         if not line.strip():
             continue
-        parts = (line.split("|") + [""] * 6)[:6]
-        job, state, exit_code, elapsed, maxrss, nodes = (p.strip() for p in parts)
-        out[job] = {
-            # "CANCELLED by 1000" -> "CANCELLED"
-            "state": state.split(" ", 1)[0],
-            "exit_code": exit_code,
-            "elapsed": elapsed,
-            "max_rss": maxrss,
-            "nodes": nodes,
+        parts = [p.strip() for p in (line.split("|") + [""] * len(columns))[: len(columns)]]
+        row = dict(zip(columns, parts))  # noqa: B905 (login hosts may run Python < 3.10)
+        if "State" in row:
+            row["State"] = row["State"].split(" ", 1)[0]
+        rows.append(row)
+    return rows
+
+
+#: The columns :func:`job_states` asks sacct for (one row per allocation, ``-X``).
+STATUS_COLUMNS = ("JobID", "State", "ExitCode", "Elapsed", "MaxRSS", "NodeList")
+
+
+def parse_sacct(text: str) -> dict[str, dict[str, str]]:
+    """``sacct -X -n -P -o JobID,State,ExitCode,Elapsed,MaxRSS,NodeList`` output."""
+    return {
+        row["JobID"]: {
+            "state": row["State"],
+            "exit_code": row["ExitCode"],
+            "elapsed": row["Elapsed"],
+            "max_rss": row["MaxRSS"],
+            "nodes": row["NodeList"],
             "source": "sacct",
         }
-    return out
+        for row in sacct_rows(text, STATUS_COLUMNS)
+    }
 
 
 def job_states(
@@ -463,7 +478,7 @@ def job_states_checked(
             "-n",
             "-P",
             "-o",
-            "JobID,State,ExitCode,Elapsed,MaxRSS,NodeList",
+            ",".join(STATUS_COLUMNS),
             "-j",
             joined,
         ],

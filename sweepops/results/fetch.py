@@ -21,9 +21,11 @@ from typing import Any
 from sweepops.core import paths
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
+from sweepops.remote.slurm import sacct_rows
 
 #: sacct columns asked for (``-P`` output, one row per job, requeued instance and step).
-SACCT_FORMAT = "JobID,JobIDRaw,State,ExitCode,ElapsedRaw,MaxRSS,AllocTRES"
+SACCT_COLUMNS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "MaxRSS", "AllocTRES")
+SACCT_FORMAT = ",".join(SACCT_COLUMNS)
 SACCT_ARGV = ["sacct", "-D", "-n", "-P", "-o", SACCT_FORMAT]
 
 _RSS_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -86,23 +88,21 @@ def parse_acct(text: str) -> dict[str, dict[str, Any]]:
     allocs: dict[str, list[dict[str, Any]]] = {}
     rss: dict[str, int] = {}
     raw_of: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        job, raw, state, exit_code, elapsed, maxrss, tres = ([*line.split("|"), *[""] * 7])[:7]
-        base, dot, _step = job.partition(".")
-        value = parse_rss(maxrss)
+    for row in sacct_rows(text, SACCT_COLUMNS):
+        base, dot, _step = row["JobID"].partition(".")
+        value = parse_rss(row["MaxRSS"])
         if value is not None:
             rss[base] = max(rss.get(base, 0), value)
         if dot:
             continue
-        raw_of[raw.partition(".")[0]] = base
+        raw_of[row["JobIDRaw"].partition(".")[0]] = base
+        elapsed = row["ElapsedRaw"]
         allocs.setdefault(base, []).append(
             {
-                "state": state.split(" ", 1)[0],
-                "exit_code": exit_code,
+                "state": row["State"],
+                "exit_code": row["ExitCode"],
                 "elapsed": int(elapsed) if elapsed.isdigit() else None,
-                "gpus": gpus_of(tres),
+                "gpus": gpus_of(row["AllocTRES"]),
             }
         )
     out: dict[str, dict[str, Any]] = {}

@@ -254,3 +254,14 @@ def test_cancel_error():
 
     with pytest.raises(SlurmError, match="Invalid job id"):
         cancel(["9"], run=run)
+
+
+def test_sacct_rows_is_the_one_reader_of_sacct_output():
+    from sweepops.remote.slurm import sacct_rows
+
+    text = "7_1|CANCELLED by 1000|0:15\n\n7_2|COMPLETED\n"
+    rows = sacct_rows(text, ("JobID", "State", "ExitCode"))
+    assert rows == [
+        {"JobID": "7_1", "State": "CANCELLED", "ExitCode": "0:15"},
+        {"JobID": "7_2", "State": "COMPLETED", "ExitCode": ""},
+    ]
