@@ -6,11 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from sweepops.core.errors import SweepopsError
 from sweepops.experiment.expand import Experiment, SweepSpec
-from sweepops.experiment.validate import parameter_kind
+from sweepops.runtime import grid
 
 DIST = "dist"
 UNBOUNDED = "unbounded"
@@ -105,20 +103,11 @@ def parameter_counts(params: Mapping[str, Any], prefix: str = "") -> dict[str, i
 
 
 def value_count(spec: Any) -> int | str:
-    """Distinct values of one expanded parameter spec, as wandb's grid search sees them:
-    int_uniform has ``max - min + 1``, q_uniform ``len(numpy.arange(min, max, q))``."""
-    if not isinstance(spec, Mapping):
-        return 1
-    kind = parameter_kind(spec)
-    if kind == "param_single_value":
-        return 1
-    if kind in ("param_categorical", "param_categorical_w_probabilities"):
-        return len(spec["values"])
-    if kind == "param_int_uniform":
-        return max(0, int(spec["max"]) - int(spec["min"]) + 1)
-    if kind == "param_quniform":
-        return len(np.arange(spec["min"], spec["max"], spec.get("q", 1.0)))
-    return DIST
+    """Distinct values of one expanded parameter spec, as wandb's grid search sees them
+    (:func:`sweepops.runtime.grid.value_count`, the count status uses too); ``"dist"`` for a
+    continuous one."""
+    count = grid.value_count(spec)
+    return DIST if count is None else count
 
 
 def count_runs(method: Any, counts: Mapping[str, int | str], run_cap: Any) -> int | None:

@@ -39,6 +39,7 @@ import yaml
 
 from sweepops.core.errors import SweepopsError
 from sweepops.remote import sweep_layout
+from sweepops.runtime.grid import grid_size
 
 #: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
 RUNNING = "running"
@@ -497,30 +498,13 @@ def expected_runs(config: dict[str, Any], shard: Shard | None = None) -> int | N
     cap = shard_cap(config.get("run_cap"), shard)
     if config.get("method") != "grid":
         return cap
-    size = 1
-    for spec in config.get("parameters", {}).values():
-        size *= _grid_width(spec)
+    size = grid_size(config.get("parameters", {}))
+    if size is None:  # a continuous parameter: wandb's engine refuses such a grid
+        return cap
     if shard is not None:
         index, count = shard
         size = len(range(index, size, count))
     return size if cap is None else min(size, cap)
-
-
-def _grid_width(spec: dict[str, Any]) -> int:
-    if "parameters" in spec:
-        n = 1
-        for sub in spec["parameters"].values():
-            n *= _grid_width(sub)
-        return n
-    if "values" in spec:
-        return len(spec["values"])
-    if spec.get("distribution") == "int_uniform":
-        return int(spec["max"]) - int(spec["min"]) + 1
-    if spec.get("distribution") == "q_uniform":
-        import numpy as np
-
-        return len(np.arange(spec["min"], spec["max"], spec["q"]))
-    return 1
 
 
 _STATE_FOR_ENGINE = {
