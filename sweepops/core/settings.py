@@ -32,28 +32,33 @@ from sweepops.experiment.yamlsource import (
     parse_yaml,
 )
 
-#: Settings the playbooks read directly (not through a role's defaults).
-PLAYBOOK_SETTINGS = frozenset(
-    {
-        "scheduler",
-        "lab_root",
-        "env_prefix",
-        "env_drift_check",
-        "compute_internet",
-        "snapshot_keep",
-        "sweep_backend",
-        "wandb_entity",
-        "wandb_project",
-        "wandb_base_url",
-        "wandb_job_env",
-        "wandb_max_failed_runs",
-        "agents_per_sweep",
-        "agent_lease_seconds",
-        "agent_max_consecutive_failures",
-        "agent_python",
-        "confirm_runs_above",
-    }
-)
+#: Settings the playbooks read directly (not through a role's defaults), with what they do
+#: (the README's table of settings is made from these and the roles' defaults).
+PLAYBOOK_SETTINGS: dict[str, str] = {
+    "scheduler": "How the cluster runs jobs: `slurm`, or `local` (agents on this machine).",
+    "lab_root": "Directory on the disk the login and compute nodes share; deploys, sweeps, "
+    "code snapshots and agent runtimes live under it.",
+    "env_prefix": "The conda env or venv the jobs use, at the same absolute path as on the "
+    "workstation (its `bin` first on PATH).",
+    "env_drift_check": "Check before each deploy that the cluster's copy of the env is the "
+    "workstation's (`true`).",
+    "compute_internet": "Whether the compute nodes reach the wandb server: `true`, `false` or "
+    "`auto` (what `sweepops provision` found; true when it never ran).",
+    "snapshot_keep": "Code snapshots `sweepops gc` keeps besides the live ones (5).",
+    "sweep_backend": "`wandb`, `offline` or `auto` when the experiment file does not say.",
+    "wandb_entity": "wandb entity of the sweeps when the experiment file gives none.",
+    "wandb_project": "wandb project of the sweeps when the experiment file gives none.",
+    "wandb_base_url": "wandb server (e.g. a self-hosted one) when the experiment gives none.",
+    "wandb_job_env": "Environment variables for the jobs' `wandb agent`, `{NAME: value}`.",
+    "wandb_max_failed_runs": "`wandb agent --max-consecutive-failed-runs` (3).",
+    "agents_per_sweep": "Agents per sweep when the experiment gives no `_num_nodes`.",
+    "agent_lease_seconds": "Seconds a run may go without a heartbeat before another agent "
+    "re-runs it.",
+    "agent_max_consecutive_failures": "Consecutive failed runs after which an agent gives up.",
+    "agent_python": "The command, after the activation, that runs the agent (`python`).",
+    "confirm_runs_above": "A deploy of more runs than this asks for `--yes` / "
+    "`-e confirm_runs=N` (1000).",
+}
 _REFERENCED = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\|\s*default")
 _YAML_SUFFIXES = (".yml", ".yaml", ".json", "")
 CONFIRM_RUNS_ABOVE = 1000
