@@ -24,6 +24,14 @@ _KNOB = re.compile(r"^([a-z_][a-z0-9_]*):\s*(.*)$")
 _READS = re.compile(r"""^["']?\{\{\s*([a-z_][a-z0-9_]*)\s*\|\s*default\((.*)\)\s*\}\}["']?$""")
 
 
+#: Ansible's own variables, which a role knob may default to.
+_ANSIBLE_MAGIC = frozenset({"group_names", "inventory_hostname", "playbook_dir", "role_path"})
+
+
+def _ansibles(name: str) -> bool:
+    return name.startswith("ansible_") or name in _ANSIBLE_MAGIC
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -52,10 +60,10 @@ def _role_settings(defaults: Path) -> list[Setting]:
         value = value.strip()
         if value in (">-", ">", "|", "|-", ""):
             value = "(computed: see the role's defaults)"
-        if reads and not reads.group(1).startswith("ansible_"):
+        if reads and not _ansibles(reads.group(1)):
             name, default = reads.group(1), reads.group(2).strip()
             out.append(Setting(name, default, f"{role} (`{knob}`)", description))
-        elif not reads:
+        else:  # a knob of its own (also one that defaults to an Ansible variable)
             out.append(Setting(knob, value, role, description))
     return out
 
