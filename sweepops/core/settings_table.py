@@ -28,7 +28,7 @@ _READS = re.compile(r"""^["']?\{\{\s*([a-z_][a-z0-9_]*)\s*\|\s*default\((.*)\)\s
 _ANSIBLE_MAGIC = frozenset({"group_names", "inventory_hostname", "playbook_dir", "role_path"})
 
 
-def _ansibles(name: str) -> bool:
+def is_ansible_variable(name: str) -> bool:
     return name.startswith("ansible_") or name in _ANSIBLE_MAGIC
 
 
@@ -60,7 +60,7 @@ def _role_settings(defaults: Path) -> list[Setting]:
         value = value.strip()
         if value in (">-", ">", "|", "|-", ""):
             value = "(computed: see the role's defaults)"
-        if reads and not _ansibles(reads.group(1)):
+        if reads and not is_ansible_variable(reads.group(1)):
             name, default = reads.group(1), reads.group(2).strip()
             out.append(Setting(name, default, f"{role} (`{knob}`)", description))
         else:  # a knob of its own (also one that defaults to an Ansible variable)

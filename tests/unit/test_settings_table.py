@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from sweepops.core.settings import known_settings
-from sweepops.core.settings_table import _ansibles, main, settings, with_table
+from sweepops.core.settings_table import is_ansible_variable, main, settings, with_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def test_the_readme_table_is_up_to_date():
 def test_every_known_setting_is_in_the_table():
     rows = settings(ROOT)
     listed = {s.name for s in rows} | {k for s in rows for k in re.findall(r"`(\w+)`", s.where)}
-    missing = {n for n in known_settings(ROOT) if not _ansibles(n)} - listed
+    missing = {n for n in known_settings(ROOT) if not is_ansible_variable(n)} - listed
     assert not missing
 
 
