@@ -11,11 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepops.backends.wandb import KEY_FILE_ENV
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
+
+if TYPE_CHECKING:
+    from sweepops.ansible.view import RunView
 
 
 def inventories(root: Path, extra: list[str] | None = None) -> list[str]:
@@ -258,9 +261,12 @@ def run_playbook(
     inventory: list[str] | None = None,
     verbosity: int = 0,
     outcome: Outcome | None = None,
+    view: RunView | None = None,
 ) -> int:
-    """Run ``ROOT/PLAYBOOK`` with ansible-runner, streaming Ansible's output. Returns rc;
-    ``outcome`` (if given) collects the failures' messages and the tasks that succeeded."""
+    """Run ``ROOT/PLAYBOOK`` with ansible-runner. Returns rc; ``outcome`` (if given) collects
+    the failures' messages and the tasks that succeeded. With a ``view`` the output is the
+    view's short one (and the view keeps the whole log) unless ``verbosity`` asks for
+    Ansible's own; without one, Ansible's output is streamed as ``ansible-playbook`` does."""
     from sweepops.ansible.ssh_hints import hint_for
 
     cmdline = (["--check"] if check else []) + (["--diff"] if diff else [])
@@ -277,18 +283,27 @@ def run_playbook(
             outcome.on_task(got)
         return True
 
-    result = _run(
-        root,
-        playbook,
-        extravars,
-        inventory=inventory,
-        quiet=False,
-        cmdline=" ".join(cmdline) or None,
-        limit=limit,
-        verbosity=verbosity,
-        event_handler=on_event,
-    )
-    # ssh's raw text is above; one line per host says what it means and what to do
+    def on_any(event: dict[str, Any]) -> bool:
+        if view is not None:
+            view.on_event(event)
+        return on_event(event)
+
+    try:
+        result = _run(
+            root,
+            playbook,
+            extravars,
+            inventory=inventory,
+            quiet=view is not None and view.display,
+            cmdline=" ".join(cmdline) or None,
+            limit=limit,
+            verbosity=verbosity,
+            event_handler=on_any,
+        )
+    finally:
+        if view is not None:
+            view.close()
+    # ssh's raw text is in the output (or the log); one line per host says what it means
     for host, (message, unreachable) in refused.items():
         hint = hint_for(host, message, unreachable=unreachable)
         if hint:

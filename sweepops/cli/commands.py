@@ -9,12 +9,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepops.cli.common import find_root, parse_extra_vars
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.ops.which_deploy import deploy_for, local_sweep_dirs
 from sweepops.records import ledger
+
+if TYPE_CHECKING:
+    from sweepops.ansible.view import RunView
 
 
 # ---------------------------------------------------------------------- commands
@@ -56,6 +60,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
     outcome = Outcome()
+    log = paths.deploy_log(args.root, deploy_id)
+    view = short_view(args, log)
     rc = run_playbook(
         args.root,
         "deploy.yml",
@@ -64,21 +70,40 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         diff=args.diff,
         limit=args.limit,
         inventory=args.inventory,
+        verbosity=max(0, args.verbose - 1),
         outcome=outcome,
+        view=view,
     )
     if rc != 0:
-        print(deploy_failure(rc, outcome, deploy_id, check=args.check), file=sys.stderr)
+        print(deploy_failure(rc, outcome, deploy_id, check=args.check, log=log), file=sys.stderr)
         return rc
+    if view.display:
+        print("\n".join(view.summary))
     if args.wait and not args.check:
         return _wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0
 
 
-def deploy_failure(rc: int, outcome: Any, deploy_id: str, *, check: bool = False) -> str:
-    """What a failed deploy says on stderr: the cause (each failed task's message) and, only
-    when sweeps were created (a retry then finishes them), how to finish the deploy."""
+def short_view(args: argparse.Namespace, log: Path) -> RunView:
+    """The short view of a playbook run, its whole Ansible log kept in ``log``; with -v or
+    --diff, Ansible's own output instead (the log is kept all the same)."""
+    from sweepops.ansible.view import RunView
+
+    own = args.verbose > 0 or args.diff
+    live = not (own or args.no_color or not sys.stdout.isatty())
+    return RunView(log, live=live, display=not own)
+
+
+def deploy_failure(
+    rc: int, outcome: Any, deploy_id: str, *, check: bool = False, log: Path | None = None
+) -> str:
+    """What a failed deploy says on stderr: the cause (each failed task's message), where
+    the whole log is and, only when sweeps were created (a retry then finishes them), how to
+    finish the deploy."""
     lines = [f"sweepops: the deploy failed (exit {rc}):"]
     lines += [f"  {error}" for error in outcome.errors] or ["  see the output above"]
+    if log is not None:
+        lines.append(f"the whole Ansible log: {log}")
     if "sweepops_sweeps" in outcome.ok_actions and not check:
         lines.append(
             f"Its sweeps were created: fix the cause, then run it again with "
@@ -399,6 +424,20 @@ def command_groups() -> list[Any]:
     ]
 
 
+def add_view_flags(sp: argparse.ArgumentParser) -> None:
+    """-v and --no-color of a command that runs a playbook with the short view."""
+    sp.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show Ansible's own output instead of the short view (-vv... as ansible's -v)",
+    )
+    sp.add_argument(
+        "--no-color", action="store_true", help="plain lines, no live display or colour"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sweepops import __version__
 
@@ -467,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="an inventory to add to the repository's inventory/ (repeatable)",
     )
+    add_view_flags(sp)
 
     sp = add("results", cmd_results, "the results table of an experiment's latest deploy")
     sp.add_argument("exp", help="experiment name (experiments/NAME) or path")

@@ -56,6 +56,19 @@ def deploy_state(root: Path, deploy_id: str) -> Path:
     return state_dir(root) / "deploys" / deploy_id
 
 
+def deploy_log(root: Path, deploy_id: str) -> Path:
+    """The whole Ansible output of a deploy's runs (each run of the same id appends)."""
+    return deploy_state(root, deploy_id) / "ansible.log"
+
+
+def run_log(root: Path, command: str) -> Path:
+    """The whole Ansible output of one run of another command (provision, gc, sync, ...)."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return state_dir(root) / "logs" / f"{command}-{stamp}-{os.getpid()}.log"
+
+
 def dirty_diff(root: Path, deploy_id: str) -> Path:
     """The stored diff of an ``allow_dirty`` deploy (its snapshot is commit + this diff)."""
     return deploy_state(root, deploy_id) / "dirty.diff"

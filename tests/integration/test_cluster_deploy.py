@@ -81,6 +81,18 @@ def test_composite_runs_on_the_cluster_nodes_only(repo, cluster):
     assert set(ids) == {"composite_clean", "composite_noisy-regularised"}
     jobs = submitted_jobs(repo, deploy["deploy_id"])
     assert set(jobs) == set(ids.values())
+    # the short view: one line per stage and host, what each did, then the summary
+    host = f"[{cluster.name}-login]"
+    lines = proc.stdout.splitlines()
+    checks = next(x for x in lines if x.startswith("✓ Check the clusters") and host in x)
+    start = next(x for x in lines if x.startswith("✓ Start the agents") and host in x)
+    assert "file(s) sent" in start or "up to date" in start, start
+    assert all(job in start for job in jobs.values()), start
+    assert checks and "2 sweep(s), offline" in proc.stdout
+    assert "progress: sweepops status composite" in proc.stdout
+    assert "TASK [" not in proc.stdout and "PLAY RECAP" not in proc.stdout
+    log = repo / ".sweepops" / "deploys" / deploy["deploy_id"] / "ansible.log"
+    assert "PLAY RECAP" in log.read_text()
     wait_sweeps_done(
         cluster,
         list(ids.values()),

@@ -67,6 +67,46 @@ def test_sweepops_deploy_wait_prints_sorted_results(repo):
     )
 
 
+def test_the_short_view_shows_each_stage_and_the_summary(repo):
+    proc = sweepops(repo, "deploy", "base.yml", "-e", "deploy_id=view1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    stages = [line.split(" [")[0] for line in lines if line.startswith("✓ ")]
+    assert stages == [
+        "✓ Check what was asked for",
+        "✓ Check the clusters before anything is made",
+        "✓ Create the experiment's sweeps",
+        "✓ Start the agents",
+        "✓ Record the deploy and say where to watch",
+    ]
+    assert "1 sweep(s), offline" in next(x for x in lines if "Create the experiment" in x)
+    assert "2 agent(s) running" in next(x for x in lines if "Start the agents" in x)
+    (deploy,) = ledger(repo)
+    sweep = deploy["sweeps"][0]
+    assert f"base: sweep {sweep['id']} (6 runs, 2 agents)" in proc.stdout
+    assert "progress: sweepops status base.yml" in proc.stdout
+    assert "TASK [" not in proc.stdout + proc.stderr and "PLAY RECAP" not in proc.stdout
+    log = repo / ".sweepops" / "deploys" / "view1" / "ansible.log"
+    assert "TASK [Create the sweeps]" in log.read_text()
+    assert "PLAY RECAP" in log.read_text()
+    # -v: Ansible's own output instead (the log is kept all the same)
+    verbose = sweepops(repo, "deploy", "base.yml", "-e", "deploy_id=view1", "-v")
+    assert verbose.returncode == 0 and "PLAY RECAP" in verbose.stdout
+    assert log.read_text().count("PLAY RECAP") == 2
+
+
+def test_a_failed_deploy_shows_the_message_and_the_log_not_a_banner(repo):
+    proc = sweepops(repo, "deploy", "base.yml", "-e", "clusters=nosuch", "-e", "deploy_id=bad1")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "✗ Check what was asked for [localhost]" in proc.stdout
+    assert "unknown cluster(s): nosuch" in proc.stderr
+    log = repo / ".sweepops" / "deploys" / "bad1" / "ansible.log"
+    assert f"the whole Ansible log: {log}" in proc.stderr and log.is_file()
+    assert "Traceback" not in out and "TASK [" not in out and "fatal:" not in out
+    assert sweep_dirs(repo) == [] and ledger(repo) == []
+
+
 def test_playbook_deploys_composite_and_is_idempotent(repo):
     proc = playbook(repo, "-e", "exp=composite.yml", "-e", "deploy_id=d1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
