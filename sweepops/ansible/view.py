@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sweepops.ansible.runner import TaskEvent, task_event
+from sweepops.ansible.events import TaskEvent, task_event
 
 
 @dataclass
@@ -104,6 +104,13 @@ def _local_agents(ev: TaskEvent) -> str | None:
     return f"{len(agents)} agent(s) running" if agents else None
 
 
+def _probe(ev: TaskEvent) -> str | None:
+    """Which of the deploy's trees (code snapshot, agent runtime) the cluster has already."""
+    trees = ev.res.get("trees") or {}
+    there = [kind for kind, tree in trees.items() if isinstance(tree, dict) and tree.get("present")]
+    return f"already there: {', '.join(there)}" if there else None
+
+
 def _runtime(ev: TaskEvent) -> str | None:
     return "agent runtime built" if ev.res.get("changed") else None
 
@@ -115,6 +122,8 @@ DETAILS: dict[str, Callable[[TaskEvent], str | None]] = {
     "sweepops_sbatch": _sbatch,
     "sweepops_local_agents": _local_agents,
     "sweepops_runtime": _runtime,
+    "sweepops_cluster_probe": _probe,
+    "sweepops_code_sync": _probe,
 }
 
 
@@ -150,6 +159,8 @@ class RunView:
         self.stages: list[Stage] = []
         self.summary: list[str] = []
         self.warnings: list[str] = []
+        #: per host, the tasks that changed something (Ansible's recap)
+        self.changed: dict[str, int] = {}
         want_live = display and (self.stream.isatty() if live is None else live)
         self._live: Any = None
         if want_live:
@@ -178,6 +189,10 @@ class RunView:
         elif kind == "runner_on_start" and self.stages and data.get("host"):
             host = self._host(str(data["host"]))
             host.current = str(data.get("task", ""))
+        elif kind == "playbook_on_stats":
+            self.changed = {str(h): int(n) for h, n in (data.get("changed") or {}).items()}
+            for host in data.get("ok") or {}:
+                self.changed.setdefault(str(host), 0)
         elif kind == "warning":
             self.warnings.append(" ".join(str(event.get("stdout", "")).split()))
         else:
@@ -244,12 +259,13 @@ class RunView:
     def _render(self) -> Any:
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
         grid = Table.grid(padding=(0, 1))
         for stage in self.stages:
             for line in self._stage_lines(stage):
                 running = not stage.done and line.startswith("…")
-                grid.add_row(Spinner("dots") if running else line[0], line[2:])
+                grid.add_row(Spinner("dots") if running else Text(line[0]), Text(line[2:]))
         return grid
 
     def _end_stage(self) -> None:
@@ -265,13 +281,21 @@ class RunView:
             for line in self._stage_lines(stage):
                 print(line, file=self.stream, flush=True)
 
+    def recap(self) -> str:
+        """``changed: HOST N, ...`` from Ansible's recap (a repeat deploy: all 0)."""
+        if not self.changed:
+            return ""
+        return "changed: " + ", ".join(f"{h} {n}" for h, n in sorted(self.changed.items()))
+
     def close(self) -> None:
-        """End the last stage, stop the live display, close the log."""
+        """End the last stage, stop the live display, say the recap, close the log."""
         self._end_stage()
         if self._live is not None:
             self._live.update(self._render())
             self._live.stop()
             self._live = None
+        if self.display and self.changed:
+            print(self.recap(), file=self.stream, flush=True)
         self._log.close()
 
     @property

@@ -9,16 +9,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sweepops.cli.common import find_root, parse_extra_vars
+from sweepops.cli.common import add_view_flags, find_root, parse_extra_vars, short_view
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.ops.which_deploy import deploy_for, local_sweep_dirs
 from sweepops.records import ledger
-
-if TYPE_CHECKING:
-    from sweepops.ansible.view import RunView
 
 
 # ---------------------------------------------------------------------- commands
@@ -82,16 +79,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.wait and not args.check:
         return _wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0
-
-
-def short_view(args: argparse.Namespace, log: Path) -> RunView:
-    """The short view of a playbook run, its whole Ansible log kept in ``log``; with -v or
-    --diff, Ansible's own output instead (the log is kept all the same)."""
-    from sweepops.ansible.view import RunView
-
-    own = args.verbose > 0 or args.diff
-    live = not (own or args.no_color or not sys.stdout.isatty())
-    return RunView(log, live=live, display=not own)
 
 
 def deploy_failure(
@@ -422,20 +409,6 @@ def command_groups() -> list[Any]:
         logs.register,
         agent_cli.register,
     ]
-
-
-def add_view_flags(sp: argparse.ArgumentParser) -> None:
-    """-v and --no-color of a command that runs a playbook with the short view."""
-    sp.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="show Ansible's own output instead of the short view (-vv... as ansible's -v)",
-    )
-    sp.add_argument(
-        "--no-color", action="store_true", help="plain lines, no live display or colour"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,18 @@
-"""What every sub-command shares: where the repository is, and ``-e KEY=VALUE``."""
+"""What every sub-command shares: where the repository is, ``-e KEY=VALUE``, and the short
+view of the playbooks they run (``-v``, ``--no-color``)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweepops.core.errors import SweepopsError
+
+if TYPE_CHECKING:
+    from sweepops.ansible.view import RunView
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -34,3 +40,27 @@ def parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
         key, value = pair.split("=", 1)
         out[key] = yaml.safe_load(value)
     return out
+
+
+def add_view_flags(sp: argparse.ArgumentParser) -> None:
+    """-v and --no-color of a command that runs a playbook with the short view."""
+    sp.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show Ansible's own output instead of the short view (-vv... as ansible's -v)",
+    )
+    sp.add_argument(
+        "--no-color", action="store_true", help="plain lines, no live display or colour"
+    )
+
+
+def short_view(args: argparse.Namespace, log: Path) -> RunView:
+    """The short view of a playbook run, its whole Ansible log kept in ``log``; with -v or
+    --diff, Ansible's own output instead (the log is kept all the same)."""
+    from sweepops.ansible.view import RunView
+
+    own = args.verbose > 0 or args.diff
+    live = not (own or args.no_color or not sys.stdout.isatty())
+    return RunView(log, live=live, display=not own)

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sweepops.cli.common import add_view_flags
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 
 
@@ -26,7 +28,8 @@ def provision_extravars(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from sweepops.ansible.runner import run_playbook
+    from sweepops.ansible.runner import Outcome, run_playbook
+    from sweepops.cli.common import short_view
 
     extravars = provision_extravars(args)
     password_file = None
@@ -38,6 +41,9 @@ def cmd_provision(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as fh:
             fh.write(password + "\n")
         os.environ["ANSIBLE_CONNECTION_PASSWORD_FILE"] = password_file
+    log = paths.run_log(args.root, "provision")
+    view = short_view(args, log)
+    outcome = Outcome()
     try:
         rc = run_playbook(
             args.root,
@@ -47,17 +53,23 @@ def cmd_provision(args: argparse.Namespace) -> int:
             diff=args.diff,
             limit=args.cluster,
             inventory=args.inventory,
+            verbosity=max(0, args.verbose - 1),
+            outcome=outcome,
+            view=view,
         )
     finally:
         if password_file:
             os.environ.pop("ANSIBLE_CONNECTION_PASSWORD_FILE", None)
             os.unlink(password_file)
     if rc != 0:
+        causes = "".join(f"\n  {e}" for e in outcome.errors)
         raise SweepopsError(
-            f"provisioning {args.cluster} failed (ansible-playbook exit {rc})",
-            hint="the failed task above names the host and what to do; a first run on a "
-            "cluster you reach only with a password needs --ask-pass",
+            f"provisioning {args.cluster} failed (ansible-playbook exit {rc}):{causes}\n"
+            f"the whole Ansible log: {log}",
+            hint="a first run on a cluster you reach only with a password needs --ask-pass",
         )
+    if view.display and view.summary:
+        print("\n".join(view.summary))
     return 0
 
 
@@ -79,4 +91,5 @@ def register(sub: Any) -> None:
     sp.add_argument("--check", action="store_true", help="show what would change; change nothing")
     sp.add_argument("--diff", action="store_true")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    add_view_flags(sp)
     sp.set_defaults(func=cmd_provision)

@@ -183,7 +183,8 @@ def fetch(
     """Pull the deploy's run records from each of its clusters into the cache and read
     their accounting. Empty when the deploy ran on no cluster."""
 
-    from sweepops.ansible.runner import TaskEvent, run_quiet
+    from sweepops.ansible.events import TaskEvent
+    from sweepops.ansible.runner import run_quiet
 
     want = targets(root, deploy)
     if not want:

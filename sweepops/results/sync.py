@@ -228,7 +228,8 @@ def run_sync_playbook(
 ) -> dict[str, dict[str, Any]]:
     """Run playbooks/sync.yml; per host, the ``sweepops_handoff`` module's result (or
     ``{"failed": True, "msg": ...}``), with ``pulled`` set when the rsync task failed."""
-    from sweepops.ansible.runner import TaskEvent, run_quiet
+    from sweepops.ansible.events import TaskEvent
+    from sweepops.ansible.runner import run_quiet
 
     out: dict[str, dict[str, Any]] = {}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sweepops.ansible.runner import Outcome, TaskEvent, collect, run_quiet, task_event
+from sweepops.ansible.events import TaskEvent, task_event
+from sweepops.ansible.runner import Outcome, collect, run_quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 
