@@ -27,6 +27,10 @@ from typing import IO, Any
 from sweepops.ansible.events import TaskEvent, task_event
 
 
+#: The line that begins each run's part of a log.
+RUN_MARK = "#### sweepops: a run begins"
+
+
 @dataclass
 class HostStage:
     """One host's part of one stage."""
@@ -156,6 +160,8 @@ class RunView:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        # each run of a deploy id appends to its log: a line marks where one begins
+        self._log.write(f"{RUN_MARK} {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         self.stages: list[Stage] = []
         self.summary: list[str] = []
         self.warnings: list[str] = []
