@@ -44,6 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sweepops.ansible.view import RUN_MARK  # noqa: E402
 from tests.clusterlib import (  # noqa: E402
     CLUSTER_DIR,
     Cluster,
@@ -51,7 +52,6 @@ from tests.clusterlib import (  # noqa: E402
     parse_exports,
     prepare_env,
 )
-from sweepops.ansible.view import RUN_MARK  # noqa: E402
 from tests.conftest import agent_env, copy_repo, git  # noqa: E402
 
 SSH_WRAPPER = """#!/bin/sh

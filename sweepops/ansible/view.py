@@ -26,7 +26,6 @@ from typing import IO, Any
 
 from sweepops.ansible.events import TaskEvent, task_event
 
-
 #: The line that begins each run's part of a log.
 RUN_MARK = "#### sweepops: a run begins"
 
