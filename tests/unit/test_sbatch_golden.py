@@ -77,7 +77,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {},
     ),
     "wandb": (
-        {"lab_root": "/srv/lab", "env_prefix": "/opt/env", "wandb_job_env": {"WANDB_SILENT": "true"}},
+        {
+            "lab_root": "/srv/lab",
+            "env_prefix": "/opt/env",
+            "wandb_job_env": {"WANDB_SILENT": "true"},
+        },
         {"sbatch_sweep": WANDB_SWEEP},
     ),
     "wandb_handoff": (
@@ -122,7 +126,11 @@ def render(settings: dict[str, Any], inputs: dict[str, Any]) -> str:
     loader = DataLoader()
     loader.set_basedir(str(ROLE))
     templar = Templar(loader=loader, variables=variables)
-    return str(templar.template(trust_as_template("{{ lookup('ansible.builtin.template', sbatch_template) }}")))
+    return str(
+        templar.template(
+            trust_as_template("{{ lookup('ansible.builtin.template', sbatch_template) }}")
+        )
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
