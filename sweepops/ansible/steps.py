@@ -93,6 +93,28 @@ def snapshot(p: Params, check_mode: bool) -> Result:
     return result
 
 
+# --------------------------------------------------------------------------- deploy plan
+
+
+def deploy_plan(p: Params, check_mode: bool) -> Result:
+    """What the deploy does where (sweepops.ops.deploy_plan.plan), as the fact
+    ``sweepops_plan`` (later plays: ``hostvars.localhost.sweepops_plan``); nothing changes."""
+    from sweepops.ops.deploy_plan import plan
+
+    found = plan(p["clusters"], p["groups"], p["settings"] or {}, exp=p["exp"])
+    return {"changed": False, "ansible_facts": {"sweepops_plan": found}}
+
+
+def deploy_gate(p: Params, check_mode: bool) -> Result:
+    """Every target host passed its checks (sweepops.ops.deploy_plan.gate)."""
+    from sweepops.ops.deploy_plan import gate
+
+    return {
+        "changed": False,
+        "wandb_problems": gate(p["hosts"], p["checked"] or {}, p["wandb_problems"]),
+    }
+
+
 # --------------------------------------------------------------------------- sweeps
 
 
@@ -320,6 +342,17 @@ def runtime(p: Params, check_mode: bool) -> Result:
 
 #: Argument specs (AnsibleModule's format), by module name.
 SPECS: dict[str, dict[str, Any]] = {
+    "sweepops_deploy_plan": {
+        "clusters": {"type": "str"},
+        "groups": {"type": "dict", "required": True},
+        "settings": {"type": "dict"},
+        "exp": {"type": "str"},
+    },
+    "sweepops_deploy_gate": {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "checked": {"type": "dict"},
+        "wandb_problems": {"type": "dict"},
+    },
     "sweepops_snapshot": {
         "code_dir": {"type": "path", "required": True},
         "allow_dirty": {"type": "bool", "default": False},
@@ -397,6 +430,8 @@ NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
 
 #: The step of each module name.
 STEPS: dict[str, Callable[[Params, bool], Result]] = {
+    "sweepops_deploy_plan": deploy_plan,
+    "sweepops_deploy_gate": deploy_gate,
     "sweepops_snapshot": snapshot,
     "sweepops_sweeps": sweeps,
     "sweepops_runtime": runtime,
