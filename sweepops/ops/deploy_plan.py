@@ -170,6 +170,7 @@ def plan(
         "slurm": any(p.slurm for p in plans.values()),
         "compute_internet": {h: p.compute_internet for h, p in plans.items()},
         "job_limits": {h: p.job_limits for h, p in plans.items() if p.job_limits is not None},
+        "lab_roots": {h: p.lab_root for h, p in plans.items() if p.slurm},
         "sweeps": {
             arg: first[name] for name, arg in SWEEP_SETTINGS.items() if first.get(name) is not None
         },
@@ -191,3 +192,23 @@ def gate(
         )
     problems = wandb_problems or {}
     return {h: str(problems.get(h) or "") for h in hosts}
+
+
+def where_to_watch(deploy: Mapping[str, Any], exp: str) -> list[str]:
+    """What the deploy says at its end: one line per sweep, then the deploy and where to watch."""
+    lines = []
+    for sweep in deploy.get("sweeps") or []:
+        where = f" in {sweep['dir']}" if "dir" in sweep else ""
+        url = f"; watch it at {sweep['url']}" if sweep.get("url") else ""
+        lines.append(
+            f"{sweep['name']}: sweep {sweep['id']} ({sweep.get('runs') or '?'} runs, "
+            f"{sweep.get('agents')} agents){where}{url}"
+        )
+    lines += [
+        f"deploy {deploy.get('deploy_id')} of {deploy.get('experiment')} at commit "
+        f"{deploy.get('commit') or '-'}; sweeps: {deploy.get('backend') or 'offline'} "
+        f"({deploy.get('backend_reason') or ''})",
+        f"progress: sweepops status {exp}",
+        f"results:  sweepops results {exp}",
+    ]
+    return lines
