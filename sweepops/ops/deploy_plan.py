@@ -147,7 +147,7 @@ def plan(
     clusters: str | None,
     groups: Mapping[str, Sequence[str]],
     settings: Mapping[str, Mapping[str, Any]],
-    exp: str | None = "",
+    exp: str | None = None,
 ) -> dict[str, Any]:
     """The deploy's plan (plain data for the playbook): ``targets`` (the names asked for, as
     the sweeps step records them), ``host_list`` (the hosts in order), ``hosts`` (host -> :class:`HostPlan` as a dict, with

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
+from ansible.plugins.loader import filter_loader, init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +28,7 @@ GOLDEN = REPO / "tests" / "data" / "sbatch_golden"
 ROLE = REPO / "roles" / "sbatch"
 
 init_plugin_loader()  # the lookup is found as Ansible finds it: ansible.builtin.template
+filter_loader.add_directory(str(REPO / "filter_plugins"))  # as ansible.cfg's filter_plugins
 
 SWEEP = {"id": "abc123", "name": "lr-grid", "agents": 4, "dir": "/srv/lab/sweeps/abc123"}
 WANDB_SWEEP = {
@@ -169,3 +170,38 @@ def test_the_cases_differ() -> None:
     assert "singularity exec" in scripts["container"]
     assert "wandb agent" in scripts["wandb"] and "wandb agent" not in scripts["wandb_handoff"]
     assert "--shard 1/2" in scripts["shard"]
+
+
+def test_the_cluster_check_asks_slurm_about_the_job_submitted() -> None:
+    """cluster_check's sbatch --test-only options (its role defaults) are the script's
+    resource and extra directives (one builder: sweepops.remote.sbatch_options)."""
+    settings, inputs = CASES["gpu"]
+    script = render(settings, inputs)
+    directives = [
+        line.removeprefix("#SBATCH ") for line in script.splitlines() if line.startswith("#SBATCH ")
+    ]
+    defaults = yaml.safe_load(
+        (REPO / "roles" / "cluster_check" / "defaults" / "main.yml").read_text()
+    )
+    variables = {**_trusted(defaults), **settings, "inventory_hostname": "fjord-login"}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    test_only = templar.template(trust_as_template("{{ cluster_check_sbatch_test }}"))
+    assert test_only == [
+        "--partition=gpu",
+        "--gres=gpu:a100:1",
+        "--cpus-per-task=8",
+        "--mem=32G",
+        "--time=04:00:00",
+        "--exclude=node[07-08]",
+        "--account=ml",
+        "--qos=high",
+    ]
+    assert all(option in directives for option in test_only)
+
+
+def test_an_unknown_resource_setting_is_refused() -> None:
+    from sweepops.remote.sbatch_options import resource_options
+
+    assert resource_options({"partition": "", "cpus_per_task": 0, "mem": "4G"}) == ["--mem=4G"]
+    with pytest.raises(ValueError, match="not an sbatch resource setting: gpus"):
+        resource_options({"gpus": 1})
