@@ -41,9 +41,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ansible_facts:
-  description: C(sweepops_plan) - targets, host_list, hosts (host -> scheduler, shard, lab_root, env_path, compute_internet,
-    job_limits, slurm), slurm, compute_internet, job_limits and sweeps (the first host's
-    sweep settings).
+  description: C(sweepops_plan) - targets, host_list, hosts (host -> scheduler, shard,
+    lab_root, env_path, compute_internet, job_limits, slurm), slurm, lab_roots,
+    compute_internet, job_limits and sweeps (the first host's sweep settings).
   returned: always
   type: dict
 """

@@ -154,7 +154,11 @@ def sweeps(p: Params, check_mode: bool) -> Result:
         raise StepFailed(str(exc)) from exc
     from sweepops.ops.deploy_plan import where_to_watch
 
-    result: Result = {"changed": changed, "deploy": deploy, "said": where_to_watch(deploy, p["exp"])}
+    result: Result = {
+        "changed": changed,
+        "deploy": deploy,
+        "said": where_to_watch(deploy, p["exp"]),
+    }
     if p["lab_roots"]:
         result["hosts"] = cluster_sweeps(deploy, p["lab_roots"])
     return result

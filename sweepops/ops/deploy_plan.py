@@ -124,7 +124,9 @@ def host_plan(settings: Mapping[str, Any], shard: str) -> HostPlan:
     env_prefix = str(settings.get("env_prefix") or "")
     drift = settings.get("env_drift_check")
     env_checked = bool(env_prefix) and _truthy(True if drift is None else drift)
-    env_path = (str(settings.get("conda_env_conda_root") or "") or env_prefix) if env_checked else ""
+    env_path = (
+        (str(settings.get("conda_env_conda_root") or "") or env_prefix) if env_checked else ""
+    )
     limits = None
     if scheduler == "slurm":
         signal = settings.get("preempt_signal_seconds")
@@ -150,10 +152,11 @@ def plan(
     exp: str | None = None,
 ) -> dict[str, Any]:
     """The deploy's plan (plain data for the playbook): ``targets`` (the names asked for, as
-    the sweeps step records them), ``host_list`` (the hosts in order), ``hosts`` (host -> :class:`HostPlan` as a dict, with
-    ``slurm``), ``slurm`` (any Slurm host: a code snapshot is needed), the per-host maps the
-    sweeps step takes (``compute_internet``, ``job_limits`` of the Slurm hosts) and
-    ``sweeps`` (the first host's sweep settings that are set)."""
+    the sweeps step records them), ``host_list`` (the hosts in order), ``hosts`` (host ->
+    :class:`HostPlan` as a dict, with ``slurm``), ``slurm`` (any Slurm host: a code snapshot
+    is needed), ``lab_roots`` (of the Slurm hosts), the per-host maps the sweeps step takes
+    (``compute_internet``, ``job_limits`` of the Slurm hosts) and ``sweeps`` (the first
+    host's sweep settings that are set)."""
     if exp is not None and not str(exp):
         raise PlanError("name the experiment: ansible-playbook deploy.yml -e exp=base.yml")
     hosts = hosts_of(clusters, groups)

@@ -55,9 +55,7 @@ def test_one_cluster_has_no_shard_and_its_job_limits() -> None:
     got = plan("atlas", GROUPS, {"atlas-login": SLURM}, exp="base.yml")
     host = got["hosts"]["atlas-login"]
     assert host["shard"] == "" and host["slurm"] and host["lab_root"] == "/srv/lab"
-    assert got["job_limits"] == {
-        "atlas-login": {"time": "01:00:00", "preempt_signal_seconds": 120}
-    }
+    assert got["job_limits"] == {"atlas-login": {"time": "01:00:00", "preempt_signal_seconds": 120}}
     assert got["lab_roots"] == {"atlas-login": "/srv/lab"}
     assert got["compute_internet"] == {"atlas-login": "auto"}
     assert got["slurm"] and got["targets"] == ["atlas"] and got["host_list"] == ["atlas-login"]
