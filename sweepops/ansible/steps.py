@@ -115,6 +115,40 @@ def deploy_gate(p: Params, check_mode: bool) -> Result:
     }
 
 
+# --------------------------------------------------------------------------- code sync plan
+
+
+def code_sync_plan(p: Params, check_mode: bool) -> Result:
+    """What the code_sync role rsyncs (sweepops.artifacts.sync_plan), as its facts
+    ``code_sync_plan``, ``code_sync_snapshot_dir``, ``code_sync_agent_dir`` and
+    ``code_sync_result`` (the snapshot); nothing changes."""
+    import os
+
+    from sweepops.artifacts.sync_plan import control_path, sync_plan
+
+    snapshot = p["snapshot"] or p["computed"] or {}
+    if not snapshot.get("key"):
+        raise StepFailed("code_sync: no snapshot (code_sync_snapshot, or one computed here)")
+    plan = sync_plan(
+        lab_root=p["lab_root"],
+        snapshot=snapshot,
+        runtime=p["runtime"] or {},
+        host=p["host"],
+        present=p["present"],
+        check_mode=check_mode,
+        control=control_path(p["control_path"], os.path.expanduser(p["control_path_dir"] or "")),
+        ssh_extra_args=p["ssh_extra_args"] or "",
+        extra_opts=p["rsync_extra_opts"] or [],
+    )
+    facts = {
+        "code_sync_plan": plan,
+        "code_sync_snapshot_dir": plan["snapshot_dir"],
+        "code_sync_agent_dir": plan["agent_dir"],
+        "code_sync_result": snapshot,
+    }
+    return {"changed": False, "ansible_facts": facts}
+
+
 # --------------------------------------------------------------------------- sweeps
 
 
@@ -414,6 +448,18 @@ SPECS: dict[str, dict[str, Any]] = {
         "state_dir": {"type": "path"},
         "exp": {"type": "str"},
     },
+    "sweepops_code_sync_plan": {
+        "lab_root": {"type": "str", "required": True},
+        "snapshot": {"type": "dict"},
+        "computed": {"type": "dict"},
+        "runtime": {"type": "dict"},
+        "host": {"type": "str", "required": True},
+        "present": {"type": "dict"},
+        "control_path": {"type": "str"},
+        "control_path_dir": {"type": "str"},
+        "ssh_extra_args": {"type": "str"},
+        "rsync_extra_opts": {"type": "list", "elements": "str"},
+    },
     "sweepops_sweeps": {
         "exp": {"type": "str", "required": True},
         "root": {"type": "path", "required": True},
@@ -494,6 +540,7 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_deploy_plan": deploy_plan,
     "sweepops_deploy_gate": deploy_gate,
     "sweepops_snapshot": snapshot,
+    "sweepops_code_sync_plan": code_sync_plan,
     "sweepops_sweeps": sweeps,
     "sweepops_runtime": runtime,
     "sweepops_wandb_key": wandb_key,
