@@ -26,7 +26,7 @@ unit: setup
 	$(PY) -m pytest tests/unit
 
 lint: setup
-	$(VENV)/bin/ruff check sweepops library action_plugins tests bench
+	$(VENV)/bin/ruff check sweepops library action_plugins filter_plugins tests bench
 	$(VENV)/bin/mypy sweepops
 	$(VENV)/bin/ansible-lint --profile production
 

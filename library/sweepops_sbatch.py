@@ -76,6 +76,10 @@ sweep_dir_created:
   description: True when the sweep directory was created (or would be, in check mode).
   returned: when created
   type: bool
+sweep_id:
+  description: The sweep's id (as given).
+  returned: always
+  type: str
 job_id:
   description: The Slurm (array) job id; empty in check mode when nothing was submitted yet.
   returned: always
@@ -152,7 +156,7 @@ def main() -> None:
     dest = Path(p["dest"])
     sweep_id = p["sweep_id"]
     script = Path(p["src"]) if p["src"] else dest / f"{sweep_id}.sbatch"
-    result: dict = {"script": str(script), "job_id": "", "submitted": False}
+    result: dict = {"script": str(script), "sweep_id": sweep_id, "job_id": "", "submitted": False}
     done = read_submitted(dest, sweep_id)
     meta = p["sweep_meta"]
     new_dir = bool(meta) and not os.path.isfile(

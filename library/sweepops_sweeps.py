@@ -68,6 +68,10 @@ options:
       probe's C(wandb_problem); empty when they can). With wandb, one for a host that runs
       C(wandb agent) refuses the deploy before a sweep is created.
     type: dict
+  lab_roots:
+    description: Per cluster host, its lab root; the result's C(hosts) then says per host
+      what its jobs run (its sweeps with their C(dir) there, C(handoff), C(agent)).
+    type: dict
 author: sweepops
 """
 
@@ -75,6 +79,17 @@ RETURN = r"""
 deploy:
   description: The deploy record (deploy_id, commit, sweeps with id, name, tags, agents, dir).
   returned: always
+  type: dict
+said:
+  description: What the deploy says at its end - a line per sweep, the deploy, where to watch.
+  returned: always
+  type: list
+  elements: str
+hosts:
+  description: Per host of I(lab_roots) - its C(sweeps) (each with its C(dir) there),
+    C(handoff) and C(agent) (C(wandb) - the jobs run C(wandb agent); C(sweepops) - the offline
+    agent's runtime).
+  returned: when lab_roots is given
   type: dict
 """
 

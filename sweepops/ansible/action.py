@@ -24,8 +24,16 @@ class WorkstationStep(ActionBase):  # type: ignore[misc]
         super().__init_subclass__(**kwargs)
         cls._supports_check_mode = cls.STEP not in workstation_steps.NO_CHECK_MODE
 
+    def inputs(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Arguments the step reads from Ansible's variables itself when the task gives none
+        (e.g. other hosts' ``hostvars``); added to the task's own before validation."""
+        return {}
+
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
+        extra = self.inputs(dict(self._task.args), task_vars or {})
+        if extra:
+            self._task.args = {**extra, **self._task.args}
         _, args = self.validate_argument_spec(argument_spec=workstation_steps.SPECS[self.STEP])
         try:
             result.update(workstation_steps.run(self.STEP, args, bool(self._task.check_mode)))

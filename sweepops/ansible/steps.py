@@ -93,6 +93,62 @@ def snapshot(p: Params, check_mode: bool) -> Result:
     return result
 
 
+# --------------------------------------------------------------------------- deploy plan
+
+
+def deploy_plan(p: Params, check_mode: bool) -> Result:
+    """What the deploy does where (sweepops.ops.deploy_plan.plan), as the fact
+    ``sweepops_plan`` (later plays: ``hostvars.localhost.sweepops_plan``); nothing changes."""
+    from sweepops.ops.deploy_plan import plan
+
+    found = plan(p["clusters"], p["groups"], p["settings"] or {}, exp=p["exp"])
+    return {"changed": False, "ansible_facts": {"sweepops_plan": found}}
+
+
+def deploy_gate(p: Params, check_mode: bool) -> Result:
+    """Every target host passed its checks (sweepops.ops.deploy_plan.gate)."""
+    from sweepops.ops.deploy_plan import gate
+
+    return {
+        "changed": False,
+        "wandb_problems": gate(p["hosts"], p["checked"] or {}, p["wandb_problems"]),
+    }
+
+
+# --------------------------------------------------------------------------- code sync plan
+
+
+def code_sync_plan(p: Params, check_mode: bool) -> Result:
+    """What the code_sync role rsyncs (sweepops.artifacts.sync_plan), as its facts
+    ``code_sync_plan``, ``code_sync_snapshot_dir``, ``code_sync_agent_dir`` and
+    ``code_sync_result`` (the snapshot); nothing changes."""
+    import os
+
+    from sweepops.artifacts.sync_plan import control_path, sync_plan
+
+    snapshot = p["snapshot"] or p["computed"] or {}
+    if not snapshot.get("key"):
+        raise StepFailed("code_sync: no snapshot (code_sync_snapshot, or one computed here)")
+    plan = sync_plan(
+        lab_root=p["lab_root"],
+        snapshot=snapshot,
+        runtime=p["runtime"] or {},
+        host=p["host"],
+        present=p["present"],
+        check_mode=check_mode,
+        control=control_path(p["control_path"], os.path.expanduser(p["control_path_dir"] or "")),
+        ssh_extra_args=p["ssh_extra_args"] or "",
+        extra_opts=p["rsync_extra_opts"] or [],
+    )
+    facts = {
+        "code_sync_plan": plan,
+        "code_sync_snapshot_dir": plan["snapshot_dir"],
+        "code_sync_agent_dir": plan["agent_dir"],
+        "code_sync_result": snapshot,
+    }
+    return {"changed": False, "ansible_facts": facts}
+
+
 # --------------------------------------------------------------------------- sweeps
 
 
@@ -130,7 +186,39 @@ def sweeps(p: Params, check_mode: bool) -> Result:
         )
     except SweepopsError as exc:
         raise StepFailed(str(exc)) from exc
-    return {"changed": changed, "deploy": deploy}
+    from sweepops.ops.deploy_plan import where_to_watch
+
+    result: Result = {
+        "changed": changed,
+        "deploy": deploy,
+        "said": where_to_watch(deploy, p["exp"]),
+    }
+    if p["lab_roots"]:
+        result["hosts"] = cluster_sweeps(deploy, p["lab_roots"])
+    return result
+
+
+def cluster_sweeps(deploy: dict[str, Any], lab_roots: dict[str, str]) -> dict[str, Any]:
+    """Per cluster host (``lab_roots``: host -> its lab root), what the deploy's jobs there
+    run: its sweeps with their directory on it (``LAB/sweeps/ID``), ``handoff`` (a wandb sweep
+    whose compute nodes have no internet: the offline agent on the sweep directory) and
+    ``agent`` (``wandb`` when the jobs run the user's ``wandb agent``, else ``sweepops``: the
+    agent's runtime goes to the cluster)."""
+    from sweepops.core import paths
+
+    wandb = deploy.get("backend") == "wandb"
+    handoff = deploy.get("handoff") or {}
+    return {
+        host: {
+            "sweeps": [
+                {**sweep, "dir": str(paths.lab_sweep(lab_root, sweep["id"]))}
+                for sweep in deploy.get("sweeps") or []
+            ],
+            "handoff": host in handoff,
+            "agent": "wandb" if wandb and host not in handoff else "sweepops",
+        }
+        for host, lab_root in lab_roots.items()
+    }
 
 
 def settings(p: Params, check_mode: bool) -> Result:
@@ -220,26 +308,48 @@ _NO_DRIFT: dict[str, list[str]] = {"changed": [], "missing": [], "extra": []}
 
 
 def record(p: Params, check_mode: bool) -> Result:
+    """Record what a deploy submitted: ``clusters`` (host -> entry), or the entry of ``host``
+    built from the sbatch role's ``submission`` (where), ``checked`` and ``submitted`` (its
+    sbatch results: the job ids), the same for a deploy and a reproduction. Without ``root``
+    only the job ids are returned (the fact ``sbatch_jobs``), nothing is recorded. A
+    ``deploy`` record not in the ledger yet (a reproduction's) is appended first."""
     import json
 
+    from sweepops.core.records import submission_info
     from sweepops.records import journal, ledger
 
+    clusters = dict(p["clusters"] or {})
+    jobs: dict[str, str] = {}
+    if p["host"]:
+        jobs = {str(r["sweep_id"]): str(r["job_id"]) for r in p["submitted"] or []}
+        try:
+            info = submission_info(p["submission"] or {}, p["checked"] or {}, jobs)
+        except ValueError as exc:
+            raise StepFailed(str(exc)) from exc
+        clusters[p["host"]] = info
+    facts = {"ansible_facts": {"sbatch_jobs": jobs}} if p["host"] else {}
+    if not p["root"]:
+        return {"changed": False, "summary": [], "submission": clusters.get(p["host"]), **facts}
     root = Path(p["root"])
     deploy_id = p["deploy_id"]
-    clusters = p["clusters"]
     deploy = ledger.find_deploy(root, deploy_id)
+    if deploy is None and p["deploy"] and not check_mode:
+        ledger.append(root, p["deploy"])
+        deploy = ledger.find_deploy(root, deploy_id)
+    done = {"submission": clusters.get(p["host"]), **facts} if p["host"] else {}
     if deploy is None:
         if check_mode:
             return {
                 "changed": False,
                 "summary": [f"deploy {deploy_id} (check mode: nothing recorded)"],
+                **done,
             }
         raise StepFailed(f"deploy {deploy_id} is not in the ledger {ledger.ledger_path(root)}")
     lines = ledger.summary(deploy, clusters)
     if check_mode:
-        return {"changed": False, "summary": lines}
+        return {"changed": False, "summary": lines, **done}
     changed = ledger.record_submission(root, deploy_id, clusters)
-    if changed:
+    if changed and p["journal"]:
         journal.append_deploy(root, deploy)  # the entry now names the jobs
     out = root / ".sweepops" / "deploys" / deploy_id
     out.mkdir(parents=True, exist_ok=True)
@@ -247,7 +357,7 @@ def record(p: Params, check_mode: bool) -> Result:
         json.dumps({"deploy": deploy, "clusters": clusters}, indent=1)
     )
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
-    return {"changed": changed, "summary": lines}
+    return {"changed": changed, "summary": lines, **done}
 
 
 # --------------------------------------------------------------------------- provision, reproduce
@@ -320,12 +430,35 @@ def runtime(p: Params, check_mode: bool) -> Result:
 
 #: Argument specs (AnsibleModule's format), by module name.
 SPECS: dict[str, dict[str, Any]] = {
+    "sweepops_deploy_plan": {
+        "clusters": {"type": "str"},
+        "groups": {"type": "dict", "required": True},
+        "settings": {"type": "dict"},
+        "exp": {"type": "str"},
+    },
+    "sweepops_deploy_gate": {
+        "hosts": {"type": "list", "elements": "str", "required": True},
+        "checked": {"type": "dict"},
+        "wandb_problems": {"type": "dict"},
+    },
     "sweepops_snapshot": {
         "code_dir": {"type": "path", "required": True},
         "allow_dirty": {"type": "bool", "default": False},
         "deploy_id": {"type": "str"},
         "state_dir": {"type": "path"},
         "exp": {"type": "str"},
+    },
+    "sweepops_code_sync_plan": {
+        "lab_root": {"type": "str", "required": True},
+        "snapshot": {"type": "dict"},
+        "computed": {"type": "dict"},
+        "runtime": {"type": "dict"},
+        "host": {"type": "str", "required": True},
+        "present": {"type": "dict"},
+        "control_path": {"type": "str"},
+        "control_path_dir": {"type": "str"},
+        "ssh_extra_args": {"type": "str"},
+        "rsync_extra_opts": {"type": "list", "elements": "str"},
     },
     "sweepops_sweeps": {
         "exp": {"type": "str", "required": True},
@@ -344,6 +477,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "allow_duplicate": {"type": "bool", "default": False},
         "job_limits": {"type": "dict"},
         "wandb_problems": {"type": "dict"},
+        "lab_roots": {"type": "dict"},
     },
     "sweepops_runtime": {
         "root": {"type": "path", "required": True},
@@ -373,9 +507,15 @@ SPECS: dict[str, dict[str, Any]] = {
         "fail": {"type": "bool", "default": True},
     },
     "sweepops_record": {
-        "root": {"type": "path", "required": True},
+        "root": {"type": "path"},
         "deploy_id": {"type": "str", "required": True},
-        "clusters": {"type": "dict", "required": True},
+        "clusters": {"type": "dict"},
+        "host": {"type": "str"},
+        "submission": {"type": "dict"},
+        "checked": {"type": "dict"},
+        "submitted": {"type": "list", "elements": "dict"},
+        "deploy": {"type": "dict"},
+        "journal": {"type": "bool", "default": True},
     },
     "sweepops_env_record": {
         "root": {"type": "path", "required": True},
@@ -397,7 +537,10 @@ NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
 
 #: The step of each module name.
 STEPS: dict[str, Callable[[Params, bool], Result]] = {
+    "sweepops_deploy_plan": deploy_plan,
+    "sweepops_deploy_gate": deploy_gate,
     "sweepops_snapshot": snapshot,
+    "sweepops_code_sync_plan": code_sync_plan,
     "sweepops_sweeps": sweeps,
     "sweepops_runtime": runtime,
     "sweepops_wandb_key": wandb_key,

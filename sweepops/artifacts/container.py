@@ -10,7 +10,7 @@ only when its definition does. The ``container`` role uses this through the
 - :func:`build_decision`: build only when the image is missing or was built from another
   definition (its digest is recorded next to the image, ``IMAGE.def.sha256``).
 - :func:`build`: apptainer or singularity (whichever exists), ``--fakeroot`` or ``sudo -n``.
-- :func:`needs_copy`: copy to the cluster only when the sha256 differs.
+- :func:`needs_copy`: copy to the cluster only when the sha256 differs (roles/container).
 """
 
 from __future__ import annotations
@@ -186,4 +186,13 @@ def build(
 
 
 def needs_copy(local_sha256: str, remote_sha256: str | None) -> bool:
-    return not remote_sha256 or remote_sha256 != local_sha256
+    """Copy the image to the cluster: it was built here (``local_sha256``) and the cluster's
+    copy is missing (``remote_sha256`` None) or differs (roles/container, through the filter
+    ``sweepops_image_needs_copy``)."""
+    return bool(local_sha256) and remote_sha256 != local_sha256
+
+
+def needs_copy_stat(local_sha256: str, remote_stat: dict[str, Any]) -> bool:
+    """:func:`needs_copy` of the cluster's image as ``ansible.builtin.stat`` (sha256) saw it."""
+    remote = remote_stat.get("checksum") if remote_stat.get("exists") else None
+    return needs_copy(local_sha256, remote or None)

@@ -146,6 +146,50 @@ class ClusterSubmission:
         )
 
 
+#: Where a submission ran and what its jobs run (the playbook gives them), in ledger order.
+SUBMISSION_WHERE = (
+    "login",
+    "user",
+    "port",
+    "lab_root",
+    "snapshot_dir",
+    "agent_dir",
+    "env_prefix",
+)
+#: What the jobs were checked against (reproduce compares them again), with their defaults.
+SUBMISSION_CHECKED: dict[str, Any] = {
+    "env_path": "",
+    "env_content_hash": False,
+    "env_digest": "",
+    "container_digest": "",
+}
+
+
+def submission_info(
+    where: dict[str, Any], checked: dict[str, Any], jobs: dict[str, str]
+) -> dict[str, Any]:
+    """A cluster's entry of a ``submitted`` line (what :class:`ClusterSubmission` reads), the
+    same for a deploy and a reproduction: ``where`` it ran (login, user, port, lab_root,
+    snapshot_dir, agent_dir, env_prefix, container_image, shard, inventory_sources), what it
+    was ``checked`` against (env_path, env_content_hash, env_digest, container_digest and, for
+    a reproduction, ``rebuilt``), and its ``jobs`` (sweep id -> job id). A field of neither
+    list is refused: a misspelt one would be recorded and never read."""
+    known_where = {*SUBMISSION_WHERE, "container_image", "shard", "inventory_sources"}
+    odd = sorted(set(where) - known_where) + sorted(set(checked) - {*SUBMISSION_CHECKED, "rebuilt"})
+    if odd:
+        raise ValueError(f"unknown submission field(s): {', '.join(odd)}")
+    return {
+        **{k: where.get(k, "") for k in SUBMISSION_WHERE},
+        **{k: checked.get(k, d) for k, d in SUBMISSION_CHECKED.items() if k != "container_digest"},
+        "container_image": where.get("container_image", ""),
+        "container_digest": checked.get("container_digest", ""),
+        **({"rebuilt": checked["rebuilt"]} if "rebuilt" in checked else {}),
+        "jobs": dict(jobs),
+        "shard": where.get("shard", ""),
+        "inventory_sources": list(where.get("inventory_sources") or []),
+    }
+
+
 @dataclass(frozen=True)
 class Submission:
     """A ``submitted`` line: per cluster host, what was submitted for the deploy."""

@@ -378,11 +378,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not res or res.get("failed"):
         msg = (res or {}).get("msg") or f"{host} did not answer (is it in the inventory?)"
         raise SweepopsError(f"could not submit the reproduction on {host}: {msg}")
-    info = (res.get("ansible_facts") or {}).get("submission") or res.get("submission")
+    # the sbatch role recorded the new deploy and its submission (steps.record), as a deploy's
+    info = res.get("submission")
     if not info:
         raise SweepopsError(f"reproduce.yml on {host} said nothing of a submission: {res}")
-    ledger.append(args.root, deploy)
-    ledger.record_submission(args.root, deploy["deploy_id"], {host: info})
     found = p["found"]
     if info.get("rebuilt"):
         print(

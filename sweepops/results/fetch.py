@@ -164,13 +164,34 @@ def targets(root: Path, deploy: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per cluster host of the deploy: what fetch.yml needs (lab root, sweeps, jobs, dest)."""
     out = {}
     for host, info in ledger.submissions(root, deploy["deploy_id"]).items():
+        sweep_ids = [s["id"] for s in deploy["sweeps"]]
+        job_ids = sorted({str(j) for j in (info.get("jobs") or {}).values() if j})
+        dest = str(cache_root(root) / host)
         out[host] = {
             "lab_root": info["lab_root"],
-            "sweep_ids": [s["id"] for s in deploy["sweeps"]],
-            "job_ids": sorted({str(j) for j in (info.get("jobs") or {}).values() if j}),
-            "dest": str(cache_root(root) / host),
+            "sweep_ids": sweep_ids,
+            "job_ids": job_ids,
+            "dest": dest,
+            "rsync_opts": fetch_rsync_opts(dest, sweep_ids),
+            # no job: no accounting to ask for
+            "sacct_argv": [*SACCT_ARGV, "-j", ",".join(job_ids)] if job_ids else [],
         }
     return out
+
+
+def fetch_rsync_opts(dest: str, sweep_ids: list[str]) -> list[str]:
+    """fetch.yml's rsync filter: each sweep's sweep.json and run records, nothing else. A
+    record replaced by a fetch is kept in DEST/.previous until sweepops checked the new one:
+    a record truncated on the cluster does not overwrite the last good copy."""
+    keep = [f"/{i}/" for i in sweep_ids] + [f"/{i}/sweep.json" for i in sweep_ids]
+    keep += [f"/{i}/runs/" for i in sweep_ids] + [f"/{i}/runs/*.json" for i in sweep_ids]
+    return [
+        "--backup",
+        f"--backup-dir={dest}/.previous",
+        "--exclude=.*",
+        *(f"--include={k}" for k in keep),
+        "--exclude=*",
+    ]
 
 
 def fetch(
@@ -222,7 +243,7 @@ def fetch(
     runner = run_quiet(
         root,
         "playbooks/fetch.yml",
-        {"sweepops_targets": want, "sweepops_sacct_argv": SACCT_ARGV},
+        {"sweepops_targets": want},
         inventory=[*(inventory or []), *ledger.inventories_of(root, deploy["deploy_id"])],
         on_task=on_task,
     )

@@ -149,3 +149,16 @@ def test_needs_copy() -> None:
     assert container.needs_copy("a", None)
     assert container.needs_copy("a", "b")
     assert not container.needs_copy("a", "a")
+    assert not container.needs_copy("", None)  # nothing built (check mode): nothing to copy
+    assert container.needs_copy_stat("a", {"exists": False})
+    assert container.needs_copy_stat("a", {"exists": True, "checksum": "b"})
+    assert not container.needs_copy_stat("a", {"exists": True, "checksum": "a"})
+
+
+def test_the_container_role_decides_with_needs_copy() -> None:
+    """roles/container copies the image when the filter over needs_copy_stat says so."""
+    from filter_plugins.sweepops_container import FilterModule
+
+    assert FilterModule().filters()["sweepops_image_needs_copy"] is container.needs_copy_stat
+    tasks = (Path(__file__).resolve().parents[2] / "roles/container/tasks/main.yml").read_text()
+    assert "container_built.sha256 | sweepops_image_needs_copy(container_remote.stat)" in tasks

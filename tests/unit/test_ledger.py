@@ -130,3 +130,33 @@ def test_by_hand_command_is_the_jobs_own_script_as_the_deploys_user():
     assert line == "ssh -p 2222 alice@10.0.0.2 'bash /lab/deploys/d1/abc.sbatch'"
     line = ledger.by_hand("atlas-login", "abc", {"deploy_id": "d1", "lab_root": "/lab"})
     assert line == "ssh atlas-login 'bash /lab/deploys/d1/abc.sbatch'"
+
+
+def test_a_submission_entry_is_built_the_same_for_deploy_and_reproduce() -> None:
+    from sweepops.core.records import ClusterSubmission, submission_info
+
+    where = {
+        "login": "10.0.0.2",
+        "user": "r",
+        "port": 22,
+        "lab_root": "/lab",
+        "snapshot_dir": "/lab/code/k",
+        "agent_dir": "/lab/agent/a",
+        "env_prefix": "/e",
+        "container_image": "",
+        "shard": "1/2",
+        "inventory_sources": ["inventory"],
+    }
+    info = submission_info(where, {"env_digest": "d"}, {"s1": "7"})
+    assert list(info) == [
+        "login", "user", "port", "lab_root", "snapshot_dir", "agent_dir", "env_prefix",
+        "env_path", "env_content_hash", "env_digest", "container_image", "container_digest",
+        "jobs", "shard", "inventory_sources",
+    ]  # fmt: skip
+    assert info["env_content_hash"] is False and info["container_digest"] == ""
+    got = ClusterSubmission.of("h", info)
+    assert got.jobs == {"s1": "7"} and got.shard == "1/2" and got.env_digest == "d"
+    repro = submission_info(where, {"rebuilt": True}, {})
+    assert repro["rebuilt"] is True and "rebuilt" not in info
+    with pytest.raises(ValueError, match="unknown submission field.*snapshot"):
+        submission_info({**where, "snapshot": "x"}, {}, {})

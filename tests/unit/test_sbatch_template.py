@@ -16,6 +16,8 @@ import jinja2
 import pytest
 from ansible.plugins.filter.core import FilterModule
 
+from filter_plugins.sweepops_sbatch import FilterModule as SweepopsFilters
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,6 +29,7 @@ def render(**over: Any) -> str:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(FilterModule().filters())
+    env.filters.update(SweepopsFilters().filters())
     values: dict[str, Any] = {
         "sbatch_lab_root": "/srv/lab",
         "sbatch_deploy_id": "d1",
