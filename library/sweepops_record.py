@@ -4,12 +4,17 @@ sweepops.records.ledger)."""
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.ansible.steps.SPECS:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_record
-short_description: Append a deploy's submissions to the experiment ledger and summarise them
+short_description: Append a deploy's submissions to the experiment
+  ledger and summarise them
 description:
-  - Appends one C(submitted) record per deploy to C(ROOT/.sweepops/ledger.jsonl) and writes
-    C(ROOT/.sweepops/deploys/DEPLOY_ID/summary.json) and C(summary.txt).
+  - Appends one C(submitted) record per deploy to C(ROOT/.sweepops/ledger.jsonl)
+    and writes C(ROOT/.sweepops/deploys/DEPLOY_ID/summary.json) and
+    C(summary.txt).
   - Recording the same submissions again changes nothing.
 options:
   root:
@@ -21,9 +26,8 @@ options:
     type: str
     required: true
   clusters:
-    description:
-      - Per cluster host, what was submitted there
-        (login, lab_root, snapshot_dir, agent_dir, env_prefix, jobs).
+    description: Per cluster host, what was submitted there (login,
+      lab_root, snapshot_dir, agent_dir, env_prefix, jobs).
     type: dict
     required: true
 author: sweepops
@@ -31,11 +35,13 @@ author: sweepops
 
 RETURN = r"""
 summary:
-  description: Lines saying, per sweep, its jobs per cluster and how to run one agent by hand.
+  description: Lines saying, per sweep, its jobs per cluster and how
+    to run one agent by hand.
   returned: always
   type: list
   elements: str
 """
+# END DOCUMENTATION
 
 from ansible.module_utils.sweepops_workstation import run_step
 

@@ -26,7 +26,10 @@ class WorkstationStep(ActionBase):  # type: ignore[misc]
 
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=workstation_steps.SPECS[self.STEP])
+        spec = workstation_steps.SPECS[self.STEP]
+        _, args = self.validate_argument_spec(
+            argument_spec=spec.argument_spec(), **spec.constraints()
+        )
         try:
             result.update(workstation_steps.run(self.STEP, args, bool(self._task.check_mode)))
         except workstation_steps.StepFailed as exc:
