@@ -6,7 +6,9 @@ controller, in-process through the action plugin of the same name in ``action_pl
 (sweepops.ansible.action), which saves the new interpreter and the packaging: ~0.3 s a task.
 Both validate their arguments with the step's spec (sweepops.ansible.step_specs, which the
 module's DOCUMENTATION is generated from) and call the same function, so they cannot drift
-apart.
+apart. Two steps have no action plugin and always run as modules: ``sweepops_env_container``
+(a long container build) and ``sweepops_local_agents`` (detached agents, started as before
+from a process of their own).
 
 A step takes its validated arguments and whether Ansible runs in check mode, and returns
 the module result (``changed`` plus return values); it raises :class:`StepFailed` with the
