@@ -21,7 +21,7 @@ from .failures import (
 )
 from .module_spec import ModuleFailed, ModuleSpec, Params, Result
 from .slurm import SlurmError, cancel, job_states_checked
-from .sweep_layout import read_records, report
+from .sweep_layout import read_records, report, sweep_dirs
 
 #: Failed runs reported per sweep (the newest).
 MAX_FAILED_RUNS = 20
@@ -79,7 +79,7 @@ def to_cancel(dirs: list[str], jobs: dict[str, Any]) -> tuple[list[str], dict[st
 
 def status_or_cancel(p: Params, check_mode: bool) -> Result:
     """The module: see SPEC."""
-    dirs = {sid: os.path.join(p["lab_root"], "sweeps", sid) for sid in p["sweep_ids"]}
+    dirs = sweep_dirs(p["lab_root"], p["sweep_ids"])
     changed = False
     try:
         if p["action"] == "cancel":

@@ -32,6 +32,7 @@ from typing import Any
 
 from .module_spec import ModuleFailed, ModuleSpec, Params, Result
 from .slurm import FINAL_STATES, SlurmError, job_states
+from .sweep_layout import sweep_dirs
 
 #: Run states after which a run never changes again (``sweepops.runtime.offline_sweep.DONE_STATES``;
 #: kept in step by a unit test, since this module must stay stdlib-only).
@@ -210,7 +211,7 @@ def mark_runs(dirs: Mapping[str, str], items: list[dict[str, Any]], check_mode: 
 
 def handoff(p: Params, check_mode: bool) -> Result:
     """The module: see SPEC."""
-    dirs = {sid: os.path.join(p["lab_root"], "sweeps", sid) for sid in p["sweep_ids"]}
+    dirs = sweep_dirs(p["lab_root"], p["sweep_ids"])
     if p["mark"] is not None:
         return mark_runs(dirs, p["mark"], check_mode)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .module_spec import ModuleSpec, Params, Result
 from .slurm import FINAL_STATES, SlurmError, job_states
+from .sweep_layout import sweep_dirs
 
 #: A Slurm job id or array task: ``123``, ``123_4``.
 JOB_ID = re.compile(r"^\d+(_\d+)?$")
@@ -137,7 +138,7 @@ def job_state(job_id: str) -> str:
 
 def log(p: Params, check_mode: bool) -> Result:
     """The module: see SPEC."""
-    dirs = {sid: os.path.join(p["lab_root"], "sweeps", sid) for sid in p["sweep_ids"]}
+    dirs = sweep_dirs(p["lab_root"], p["sweep_ids"])
     nothing: Result = {"changed": False, "logs": [], "found": None, "text": "", "offset": 0}
     if not p["target"]:
         return {**nothing, "logs": list_logs(dirs, p["lab_root"], p["deploy_id"]), "live": False}

@@ -16,6 +16,14 @@ from typing import Any
 #: Sub-directories of a sweep directory.
 SWEEP_SUBDIRS = ("runs", "params", "logs", "wandb", "agents")
 
+#: Where sweep directories are under a lab root (sweepops.core.paths.SWEEPS).
+SWEEPS = "sweeps"
+
+
+def sweep_dirs(lab_root: str, sweep_ids: list[str]) -> dict[str, str]:
+    """Each sweep's directory, ``LAB/sweeps/ID``, by id."""
+    return {sid: os.path.join(lab_root, SWEEPS, sid) for sid in sweep_ids}
+
 
 def materialise(parent: str | os.PathLike[str], meta: dict[str, Any]) -> bool:
     """Create ``parent/ID`` (``sweep.json`` = ``meta``, its sub-directories, the lock file)
