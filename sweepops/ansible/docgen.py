@@ -137,9 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     specs = all_specs()
     paths = module_files()
     names = {p.stem for p in paths}
-    unused = sorted(set(specs) - names)
-    if unused:
-        print(f"specs without a module file: {', '.join(unused)}", file=sys.stderr)
+    unused, missing = sorted(set(specs) - names), sorted(names - set(specs))
+    if unused or missing:
+        for what, which in (
+            ("specs without a module file", unused),
+            ("modules without a spec", missing),
+        ):
+            if which:
+                print(f"{what}: {', '.join(which)}", file=sys.stderr)
         return 1
     differ = stale(paths, specs)
     if args.check:

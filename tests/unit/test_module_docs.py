@@ -251,3 +251,10 @@ def test_run_module_exits_with_the_result_or_fails_with_the_message():
     with pytest.raises(SystemExit) as done:
         run_module(SPEC, fails, FakeModule)
     assert done.value.code == ("fail", {"msg": "no", "partial": 1})
+
+
+def test_a_module_without_a_spec_is_named(tmp_path: Path):
+    path = tmp_path / "sweepops_new.py"
+    path.write_text('DOCUMENTATION = r"""\nmodule: sweepops_new\n"""\n')
+    with pytest.raises(KeyError, match="no ModuleSpec named sweepops_new"):
+        docgen.generated(path, SPECS)
