@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 import sweepops.remote
+from sweepops.ansible import steps
 from sweepops.remote.module_spec import ModuleSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +46,6 @@ class _Dumper(yaml.SafeDumper):
 
 def all_specs() -> dict[str, tuple[ModuleSpec, str]]:
     """Every module's spec and where it is defined, by module name."""
-    from sweepops.ansible import steps
-
     found = {name: (spec, "sweepops.ansible.steps.SPECS") for name, spec in steps.SPECS.items()}
     for info in pkgutil.iter_modules(sweepops.remote.__path__):
         module = importlib.import_module(f"sweepops.remote.{info.name}")
