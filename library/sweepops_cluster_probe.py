@@ -1,33 +1,47 @@
 #!/usr/bin/python
-"""Ansible module: everything a deploy must know of a cluster, in one round trip (stdlib only)."""
+"""Ansible module: everything a deploy must know of a cluster, in one round trip.
+
+A shim: its spec and its code are sweepops/remote/cluster_probe.py (standard library only), shipped
+to the login host as module_utils (module_utils/sweepops_remote links to sweepops/remote/).
+"""
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.remote.cluster_probe.SPEC:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_cluster_probe
-short_description: Look at a cluster's lab root, Slurm, env copy and code snapshots at once
+short_description: Look at a cluster's lab root, Slurm, env copy and
+  code snapshots at once
 description:
-  - Runs on the cluster's login host, before a deploy creates or submits anything. One module
-    run (one round trip) answers what would otherwise take one each, since each costs a
-    remote Python start-up.
+  - Runs on the cluster's login host, before a deploy creates or submits
+    anything. One module run (one round trip) answers what would otherwise
+    take one each, since each costs a remote Python start-up.
   - The lab root - whether it is a directory writable by the user.
-  - Slurm - C(sinfo -h -o %P) - its exit status, the partitions, the error.
-  - Given I(sbatch_test), whether Slurm accepts a job with those options
-    (C(sbatch --test-only OPTIONS --wrap true)): a partition, GRES, memory or time limit the
-    cluster refuses is found before any sweep is created.
-  - Given I(env_path), the env copy there (C(sweepops_env_manifest)'s answer, without the
-    entries: the drift check asks for them only when the digests differ).
-  - Given I(image_path), the container image's sha256 (cached next to it by file identity,
-    as C(sweepops_image_digest) does) and whether it exists.
-  - Given I(job), the jobs' interpreter: the job script's activation (modules, conda, the
-    env's PATH; inside the container when its runtime is on the login host) is run and the
-    interpreter it gives describes itself (path, version, implementation, platform), and for
-    a wandb sweep says whether C(wandb) imports. What is missing comes back in I(problems),
-    each naming the cluster and what to do. Given I(runtime_base) too, the agent runtime
-    that interpreter needs (its key) is looked for as one more tree (kind C(agent)).
-  - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s answer); leftover
-    C(.incoming-*) directories older than I(incoming_max_age) are removed (not in check mode),
-    the only change this module makes.
+  - Slurm - C(sinfo -h -o %P) - its exit status, the partitions, the
+    error.
+  - 'Given I(sbatch_test), whether Slurm accepts a job with those
+    options (C(sbatch --test-only OPTIONS --wrap true)): a partition,
+    GRES, memory or time limit the cluster refuses is found before
+    any sweep is created.'
+  - 'Given I(env_path), the env copy there (C(sweepops_env_manifest)''s
+    answer, without the entries: the drift check asks for them only
+    when the digests differ).'
+  - Given I(image_path), the container image's sha256 (cached next
+    to it by file identity, as C(sweepops_image_digest) does) and
+    whether it exists.
+  - 'Given I(job), the jobs'' interpreter: the job script''s activation
+    (modules, conda, the env''s PATH; inside the container when its
+    runtime is on the login host) is run and the interpreter it gives
+    describes itself (path, version, implementation, platform), and
+    for a wandb sweep says whether C(wandb) imports. What is missing
+    comes back in I(problems), each naming the cluster and what to
+    do. Given I(runtime_base) too, the agent runtime that interpreter
+    needs (its key) is looked for as one more tree (kind C(agent)).'
+  - Given I(trees), the code snapshots (C(sweepops_code_sync state=probe)'s
+    answer); leftover C(.incoming-*) directories older than I(incoming_max_age)
+    are removed (not in check mode), the only change this module makes.
 options:
   lab_root:
     description: The cluster's lab root.
@@ -38,14 +52,15 @@ options:
     type: str
     default: sinfo
   sbatch_test:
-    description: sbatch options (C(--partition=gpu), C(--gres=gpu:1), ...) to test; none when empty.
+    description: sbatch options (C(--partition=gpu), C(--gres=gpu:1),
+      ...) to test; none when empty.
     type: list
-    elements: str
     default: []
+    elements: str
   resources:
-    description: The jobs' C(partition), C(time), C(mem), C(cpus_per_task) and C(gres), checked
-      against the partition's MaxTime and its nodes' memory, CPUs and GRES (C(sinfo)); none
-      when empty.
+    description: The jobs' C(partition), C(time), C(mem), C(cpus_per_task)
+      and C(gres), checked against the partition's MaxTime and its
+      nodes' memory, CPUs and GRES (C(sinfo)); none when empty.
     type: dict
     default: {}
   sbatch:
@@ -55,38 +70,41 @@ options:
   env_path:
     description: The synced env path to fingerprint (none when empty).
     type: str
-    default: ""
+    default: ''
   env_content:
     description: Hash file contents instead of using mtimes.
     type: bool
     default: false
   image_path:
-    description: The container image file to fingerprint (none when empty).
+    description: The container image file to fingerprint (none when
+      empty).
     type: str
-    default: ""
+    default: ''
   trees:
-    description: Snapshots to look for, each with C(kind) (C(code) or C(agent)) and C(key).
+    description: Snapshots to look for, each with C(kind) (C(code)
+      or C(agent)) and C(key).
     type: list
-    elements: dict
     default: []
+    elements: dict
   cluster:
     description: The cluster's name in messages (its inventory group).
     type: str
-    default: ""
+    default: ''
   job:
-    description: The jobs' activation - C(python), C(modules), C(conda_root), C(env_prefix),
-      C(check_wandb), C(container) (C(image), C(runtime), C(binds)); empty checks no
-      interpreter.
+    description: The jobs' activation - C(python), C(modules), C(conda_root),
+      C(env_prefix), C(check_wandb), C(container) (C(image), C(runtime),
+      C(binds)); empty checks no interpreter.
     type: dict
     default: {}
   runtime_base:
-    description: The agent runtime's code and requirements hash
-      (C(sweepops.artifacts.agent_runtime)); with
-      the interpreter's target it makes the runtime's key.
+    description: The agent runtime's code and requirements hash (see
+      C(sweepops.artifacts.agent_runtime)); with the interpreter's
+      target it makes the runtime's key.
     type: str
-    default: ""
+    default: ''
   incoming_tag:
-    description: As C(sweepops_code_sync)'s (names the directories a sync writes into).
+    description: As C(sweepops_code_sync)'s (names the directories
+      a sync writes into).
     type: str
   incoming_max_age:
     description: As C(sweepops_code_sync)'s.
@@ -107,7 +125,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 lab_ok:
-  description: Whether the lab root is a directory the user can write into.
+  description: Whether the lab root is a directory the user can write
+    into.
   returned: always
   type: bool
 slurm_rc:
@@ -115,7 +134,8 @@ slurm_rc:
   returned: always
   type: int
 partitions:
-  description: The partitions sinfo lists (the default one without its C(*)).
+  description: The partitions sinfo lists (the default one without
+    its C(*)).
   returned: always
   type: list
   elements: str
@@ -124,18 +144,20 @@ slurm_error:
   returned: always
   type: str
 controller_down:
-  description: Whether sinfo or C(sbatch --test-only) failed because the Slurm controller
-    (slurmctld) did not answer.
+  description: Whether sinfo or C(sbatch --test-only) failed because
+    the Slurm controller (slurmctld) did not answer.
   returned: always
   type: bool
 sbatch_test_rc:
-  description: The exit status of C(sbatch --test-only) (0 when accepted; none when not tested;
-    124 when it did not answer, 126/127 when it could not run).
+  description: The exit status of C(sbatch --test-only) (0 when accepted;
+    none when not tested; 124 when it did not answer, 126/127 when
+    it could not run).
   returned: always
   type: int
 resource_problems:
-  description: One line per value of I(resources) above the partition's limit or what its
-    nodes have, naming the value and the limit; empty when all fit or nothing was asked.
+  description: One line per value of I(resources) above the partition's
+    limit or what its nodes have, naming the value and the limit;
+    empty when all fit or nothing was asked.
   returned: always
   type: list
   elements: str
@@ -144,166 +166,59 @@ sbatch_test_error:
   returned: always
   type: str
 env:
-  description: C(path), C(exists), C(digest), C(ancestor), C(writable), C(free_bytes), C(home)
-    of I(env_path); empty without one.
+  description: C(path), C(exists), C(digest), C(ancestor), C(writable),
+    C(free_bytes), C(home) of I(env_path); empty without one.
   returned: always
   type: dict
 image:
-  description: C(exists), C(sha256) (and the cache's file identity) of I(image_path); empty
-    without one.
+  description: C(exists), C(sha256) (and the cache's file identity)
+    of I(image_path); empty without one.
   returned: always
   type: dict
 interpreter:
-  description: The jobs' interpreter as it describes itself (C(executable), C(version),
-    C(implementation), C(target), C(where), C(wandb) or C(wandb_error)), or C(error); empty
-    without I(job).
+  description: The jobs' interpreter as it describes itself (C(executable),
+    C(version), C(implementation), C(target), C(where), C(wandb) or
+    C(wandb_error)), or C(error); empty without I(job).
   returned: always
   type: dict
 runtime_key:
-  description: The key of the agent runtime for that interpreter (empty without
-    I(runtime_base) or a working interpreter).
+  description: The key of the agent runtime for that interpreter (empty
+    without I(runtime_base) or a working interpreter).
   returned: always
   type: str
 problems:
-  description: What the jobs would miss, one message each (cluster, what, what to do).
+  description: What the jobs would miss, one message each (cluster,
+    what, what to do).
   returned: always
   type: list
   elements: str
 wandb_problem:
-  description: Given C(job.check_wandb), why a wandb sweep's C(wandb agent) could not run
-    there (empty when it could); the deploy raises it once the sweeps are known to be wandb's.
+  description: Given C(job.check_wandb), why a wandb sweep's C(wandb
+    agent) could not run there (empty when it could); the deploy raises
+    it once the sweeps are known to be wandb's.
   returned: always
   type: str
 trees:
-  description: As C(sweepops_code_sync state=probe)'s C(trees); empty without I(trees).
+  description: As C(sweepops_code_sync state=probe)'s C(trees); empty
+    without I(trees).
   returned: always
   type: dict
 removed:
-  description: Leftover C(.incoming-*) directories removed (or that would be, in check mode).
+  description: Leftover C(.incoming-*) directories removed (or that
+    would be, in check mode).
   returned: always
   type: list
   elements: str
 """
-
-import os
-import subprocess
+# END DOCUMENTATION
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_imagedigest import image_digest
-from ansible.module_utils.sweepops_interpreter import preflight
-from ansible.module_utils.sweepops_manifest import describe_prefix
-from ansible.module_utils.sweepops_slurm import controller_unreachable
-from ansible.module_utils.sweepops_slurm_limits import (
-    SINFO_FORMAT,
-    partition_limits,
-    resource_problems,
-)
-from ansible.module_utils.sweepops_snapshot_store import check_trees, parse_age, probe
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except FileNotFoundError:
-        return 127, "", f"{argv[0]}: not found"
-    except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]} did not answer within 60 s"
-    except OSError as exc:
-        return 126, "", str(exc)
-    return proc.returncode, proc.stdout, proc.stderr.strip()
-
-
-def slurm_partitions(sinfo: str) -> tuple[int, list[str], str]:
-    rc, out, err = run([sinfo, "-h", "-o", "%P"])
-    return rc, [line.strip().rstrip("*") for line in out.splitlines() if line.strip()], err
-
-
-def check_resources(sinfo: str, resources: dict) -> list[str]:
-    """The jobs' resources that the partition or its nodes cannot give (see slurm_limits)."""
-    if not resources:
-        return []
-    rc, out, _err = run([sinfo, "-h", "-o", SINFO_FORMAT])
-    if rc != 0:
-        return []  # sbatch --test-only and the Slurm check say what is wrong
-    return resource_problems(resources, partition_limits(out))
+from ansible.module_utils.sweepops_remote.cluster_probe import SPEC, probe_cluster
+from ansible.module_utils.sweepops_remote.module_spec import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "lab_root": {"type": "str", "required": True},
-            "sinfo": {"type": "str", "default": "sinfo"},
-            "sbatch_test": {"type": "list", "elements": "str", "default": []},
-            "resources": {"type": "dict", "default": {}},
-            "sbatch": {"type": "str", "default": "sbatch"},
-            "env_path": {"type": "str", "default": ""},
-            "env_content": {"type": "bool", "default": False},
-            "image_path": {"type": "str", "default": ""},
-            "trees": {"type": "list", "elements": "dict", "default": []},
-            "cluster": {"type": "str", "default": ""},
-            "job": {"type": "dict", "default": {}},
-            "runtime_base": {"type": "str", "default": ""},
-            "incoming_tag": {"type": "str"},
-            "incoming_max_age": {"type": "str", "default": "1d"},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    lab = os.path.expanduser(p["lab_root"])
-    result = {"changed": False, "env": {}, "image": {}, "trees": {}, "removed": []}
-    result.update(interpreter={}, runtime_key="", problems=[], wandb_problem="")
-    result["lab_ok"] = bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
-    result["slurm_rc"], result["partitions"], result["slurm_error"] = slurm_partitions(p["sinfo"])
-    # the controller not answering is not "Slurm is not here" (nor "Slurm refuses")
-    result["controller_down"] = result["slurm_rc"] == 124 or (
-        result["slurm_rc"] != 0 and controller_unreachable(result["slurm_error"])
-    )
-    result["sbatch_test_rc"], result["sbatch_test_error"] = None, ""
-    result["resource_problems"] = (
-        check_resources(p["sinfo"], p["resources"]) if result["slurm_rc"] == 0 else []
-    )
-    if p["sbatch_test"] and result["slurm_rc"] == 0:
-        rc, _, err = run([p["sbatch"], "--test-only", *p["sbatch_test"], "--wrap", "true"])
-        result["sbatch_test_rc"] = rc
-        result["sbatch_test_error"] = err if rc else ""
-        result["controller_down"] = bool(rc) and controller_unreachable(err)
-    if p["env_path"]:
-        path = os.path.normpath(os.path.expanduser(p["env_path"]))
-        if not os.path.isabs(path):
-            module.fail_json(msg=f"env_path {path!r} is not an absolute path", **result)
-        try:
-            env = describe_prefix(path, content=p["env_content"], entries=False)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot read {path}: {exc}", **result)
-        env.pop("entries")  # the drift check asks for them only when the digests differ
-        result["env"] = {"path": path, **env}
-    if p["image_path"]:
-        image = os.path.expanduser(p["image_path"])
-        try:
-            # In check mode nothing is written, the digest cache included.
-            result["image"] = {"path": image, **image_digest(image, cache=not module.check_mode)}
-        except OSError as exc:
-            module.fail_json(msg=f"cannot read the container image {image}: {exc}", **result)
-    trees = list(p["trees"])
-    if p["job"]:
-        # The jobs' interpreter, and the agent runtime it needs (one more tree to look for).
-        result.update(preflight(p["cluster"] or "this cluster", p["job"], p["runtime_base"]))
-        if result["runtime_key"]:
-            # an earlier runtime (LATEST) shares most files: rsync hard-links them
-            trees.append({"kind": "agent", "key": result["runtime_key"], "candidates": []})
-    if trees and result["lab_ok"]:
-        problem = check_trees(trees, p["incoming_tag"])
-        if problem:
-            module.fail_json(msg=problem, **result)
-        try:
-            max_age = parse_age(p["incoming_max_age"])
-            found, stale = probe(
-                lab, trees, p["incoming_tag"], max_age, remove=not module.check_mode
-            )
-        except (ValueError, OSError) as exc:
-            module.fail_json(msg=str(exc), **result)
-        result.update(trees=found, removed=stale, changed=bool(stale))
-    module.exit_json(**result)
+    run_module(SPEC, probe_cluster, AnsibleModule)
 
 
 if __name__ == "__main__":

@@ -4,27 +4,33 @@ over sweepops.ops.deploy_plan.gate)."""
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.ansible.steps.SPECS:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_deploy_gate
-short_description: Stop a deploy unless every target host passed its checks
+short_description: Stop a deploy unless every target host passed its
+  checks
 description:
-  - Fails, before any sweep is created, when a target host did not pass the cluster checks
-    (an unreachable host drops out of a play silently).
+  - Fails, before any sweep is created, when a target host did not
+    pass the cluster checks (an unreachable host drops out of a play
+    silently).
   - Returns per host what its probe found missing for C(wandb agent).
-  - Changes nothing. Run as an action plugin, it reads I(checked) (each host's
-    C(sweepops_checked)) and I(wandb_problems) (C(cluster_check_probe.wandb_problem)) from
-    C(hostvars) itself when they are not given.
+  - Changes nothing. Run as an action plugin, it reads I(checked)
+    (each host's C(sweepops_checked)) and I(wandb_problems) (C(cluster_check_probe.wandb_problem))
+    from C(hostvars) itself when they are not given.
 options:
   hosts:
     description: The deploy's target hosts.
     type: list
-    elements: str
     required: true
+    elements: str
   checked:
     description: Per host, whether it passed its checks.
     type: dict
   wandb_problems:
-    description: Per host, why its jobs could not run C(wandb agent) (empty when they can).
+    description: Per host, why its jobs could not run C(wandb agent)
+      (empty when they can).
     type: dict
 author: sweepops
 """
@@ -38,17 +44,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 wandb_problems:
-  description: Per host, the probe's C(wandb_problem) ('' when there is none).
+  description: Per host, the probe's C(wandb_problem) ('' when there
+    is none).
   returned: always
   type: dict
 """
+# END DOCUMENTATION
 
 from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    # The step and its spec: sweepops.ansible.steps (also run in-process by
-    # action_plugins/sweepops_deploy_gate.py).
+    # The step: sweepops.ansible.steps; its spec: sweepops.ansible.step_specs (also run
+    # in-process by action_plugins/sweepops_deploy_gate.py).
     run_step("sweepops_deploy_gate")
 
 

@@ -1,23 +1,30 @@
 #!/usr/bin/python
-"""Ansible module: the manifest of a Python env's prefix on a cluster (stdlib only).
+"""Ansible module: the manifest of a Python env's prefix on a cluster.
 
-Runs on the login host with its own Python, so it cannot import sweepops: the walk below is
-``sweepops.artifacts.envsync.manifest``'s, kept in step by tests/unit/test_envsync.py.
+A shim: its spec and its code are sweepops/remote/manifest.py (standard library only), shipped
+to the login host as module_utils (module_utils/sweepops_remote links to sweepops/remote/).
 """
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.remote.manifest.SPEC:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_env_manifest
-short_description: Fingerprint an env prefix and say whether it can exist at that path
+short_description: Fingerprint an env prefix and say whether it can
+  exist at that path
 description:
-  - Walks I(prefix) and returns its manifest digest; one entry per file or symlink
-    (path, kind, size, mtime or sha256, executable). Skips C(pkgs/) at the top,
-    C(__pycache__) and C(*.pyc), as the sync does.
-  - The entries themselves are returned only when they differ from I(expect_digest) (or it is
-    not given), so a drift check of an unchanged env moves one hash over the wire.
-  - Also reports whether the prefix could be created here (nearest existing ancestor,
-    writable, free bytes) and this user's home, for the "same path" check.
+  - Walks I(prefix) and returns its manifest digest; one entry per
+    file or symlink (path, kind, size, mtime or sha256, executable).
+    Skips C(pkgs/) at the top, C(__pycache__) and C(*.pyc), as the
+    sync does.
+  - The entries themselves are returned only when they differ from
+    I(expect_digest) (or it is not given), so a drift check of an
+    unchanged env moves one hash over the wire.
+  - Also reports whether the prefix could be created here (nearest
+    existing ancestor, writable, free bytes) and this user's home,
+    for the "same path" check.
   - Reads only; never reports a change.
 options:
   prefix:
@@ -29,7 +36,8 @@ options:
     type: bool
     default: false
   expect_digest:
-    description: The workstation's manifest digest; entries are left out when equal.
+    description: The workstation's manifest digest; entries are left
+      out when equal.
     type: str
 author: sweepops
 """
@@ -52,7 +60,8 @@ ancestor:
   returned: always
   type: str
 writable:
-  description: Whether this user can write there (create the prefix or update it).
+  description: Whether this user can write there (create the prefix
+    or update it).
   returned: always
   type: bool
 free_bytes:
@@ -72,34 +81,15 @@ content:
   returned: always
   type: bool
 """
-
-import os
+# END DOCUMENTATION
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_manifest import describe_prefix
+from ansible.module_utils.sweepops_remote.manifest import SPEC, env_manifest
+from ansible.module_utils.sweepops_remote.module_spec import run_module
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "prefix": {"type": "path", "required": True},
-            "content": {"type": "bool", "default": False},
-            "expect_digest": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    prefix = module.params["prefix"]
-    if not os.path.isabs(prefix):
-        module.fail_json(msg=f"prefix {prefix!r} is not an absolute path")
-    try:
-        result = describe_prefix(
-            prefix, content=module.params["content"], expect_digest=module.params["expect_digest"]
-        )
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {prefix}: {exc}", changed=False)
-    # as asked: a deploy records them with the digest, so reproduce can compute it again
-    result.update(changed=False, prefix=prefix, content=module.params["content"])
-    module.exit_json(**result)
+def main() -> None:
+    run_module(SPEC, env_manifest, AnsibleModule)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,17 @@ sweepops.executors.local)."""
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.ansible.steps.SPECS:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_local_agents
-short_description: Start detached sweepops agents for an offline sweep on this machine
+short_description: Start detached sweepops agents for an offline sweep
+  on this machine
 description:
   - Starts I(count) agents in their own session, logging to C(SWEEP_DIR/agents/).
-  - Idempotent: a sweep whose agents were already started is left alone.
+  - 'Idempotent: a sweep whose agents were already started is left
+    alone.'
 options:
   sweep_dir:
     description: The sweep directory.
@@ -26,10 +31,11 @@ options:
   agent_args:
     description: Extra arguments for C(sweepops agent).
     type: list
-    elements: str
     default: []
+    elements: str
   wandb_path:
-    description: ENTITY/PROJECT/ID of a wandb sweep; the agents are then C(wandb agent).
+    description: ENTITY/PROJECT/ID of a wandb sweep; the agents are
+      then C(wandb agent).
     type: str
 author: sweepops
 """
@@ -41,46 +47,14 @@ agents:
   type: list
   elements: dict
 """
+# END DOCUMENTATION
 
-from pathlib import Path
-
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sweepops_workstation import run_step
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "sweep_dir": {"type": "path", "required": True},
-            "count": {"type": "int", "required": True},
-            "code_dir": {"type": "path", "required": True},
-            "agent_args": {"type": "list", "elements": "str", "default": []},
-            "wandb_path": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    try:
-        from sweepops.core.errors import SweepopsError
-        from sweepops.executors.local import agent_records, start_agents
-        from sweepops.runtime.offline_sweep import OfflineSweep
-    except ImportError as exc:
-        module.fail_json(msg=f"the sweepops package is not importable: {exc}")
-    p = module.params
-    try:
-        if module.check_mode:
-            sweep_dir = Path(p["sweep_dir"])
-            started = agent_records(OfflineSweep(sweep_dir)) if sweep_dir.exists() else []
-            module.exit_json(changed=not started, agents=started)
-        sweep = OfflineSweep(p["sweep_dir"])
-        agents, changed = start_agents(
-            sweep,
-            p["count"],
-            code_dir=Path(p["code_dir"]),
-            agent_args=p["agent_args"],
-            wandb_path=p["wandb_path"],
-        )
-    except SweepopsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, agents=agents)
+    # The step and its spec: sweepops.ansible.steps.
+    run_step("sweepops_local_agents")
 
 
 if __name__ == "__main__":

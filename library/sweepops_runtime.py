@@ -4,20 +4,28 @@ sweepops.artifacts.agent_runtime). Run on localhost."""
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.ansible.steps.SPECS:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_runtime
-short_description: Build (once) the agent's runtime for a cluster's Python
+short_description: Build (once) the agent's runtime for a cluster's
+  Python
 description:
-  - Runs on the workstation (C(delegate_to: localhost)). The offline agent's runtime - the
-    sweepops modules the agent imports and its pinned requirements (C(sweeps), numpy, ...)
-    as wheels for the interpreter the cluster probe found (I(target)) - is built with
-    C(pip install --target --platform --python-version --only-binary=:all:) into
-    I(cache)C(/KEY/) unless there, keyed by code, requirements and target.
-  - Also writes its file list for C(rsync --files-from --from0). It is built in check mode
-    too (a cache on this machine; the dry-run sync needs it); changed only when built.
+  - 'Runs on the workstation (C(delegate_to: localhost)). The offline
+    agent''s runtime - the sweepops modules the agent imports and
+    its pinned requirements (C(sweeps), numpy, ...) as wheels for
+    the interpreter the cluster probe found (I(target)) - is built
+    with C(pip install --target --platform --python-version --only-binary=:all:)
+    into I(cache)C(/KEY/) unless there, keyed by code, requirements
+    and target.'
+  - Also writes its file list for C(rsync --files-from --from0). It
+    is built in check mode too (a cache on this machine; the dry-run
+    sync needs it); changed only when built.
 options:
   root:
-    description: The sweepops repository (its C(.sweepops/runtimes) is the default cache).
+    description: The sweepops repository (its C(.sweepops/runtimes)
+      is the default cache).
     type: path
     required: true
   target:
@@ -25,27 +33,29 @@ options:
     type: str
     required: true
   base:
-    description: The runtime's code and requirements hash (the snapshot step's C(runtime_base));
-      computed when omitted.
+    description: The runtime's code and requirements hash (the snapshot
+      step's C(runtime_base)); computed when omitted.
     type: str
   key:
-    description: The key the cluster probe computed; the build fails if this machine makes
-      another one.
+    description: The key the cluster probe computed; the build fails
+      if this machine makes another one.
     type: str
   cache:
-    description: Where runtimes are built (default C($SWEEPOPS_RUNTIME_CACHE), else
-      C(ROOT/.sweepops/runtimes)).
+    description: Where runtimes are built (default C($SWEEPOPS_RUNTIME_CACHE),
+      else C(ROOT/.sweepops/runtimes)).
     type: path
 author: sweepops
 """
 
 RETURN = r"""
 key:
-  description: The runtime's key (its directory name here and on the cluster).
+  description: The runtime's key (its directory name here and on the
+    cluster).
   returned: always
   type: str
 src:
-  description: The runtime's directory on the workstation (the rsync source).
+  description: The runtime's directory on the workstation (the rsync
+    source).
   returned: always
   type: str
 files_from:
@@ -65,6 +75,7 @@ bytes:
   returned: always
   type: int
 """
+# END DOCUMENTATION
 
 from ansible.module_utils.sweepops_workstation import run_step
 

@@ -3,31 +3,41 @@
 
 from __future__ import annotations
 
+# BEGIN DOCUMENTATION, generated from its spec sweepops.remote.sbatch_spec.SPEC:
+# edit the spec, then run `python -m sweepops.ansible.docgen --write`.
+
 DOCUMENTATION = r"""
 module: sweepops_sbatch
-short_description: Submit a sweep's agent job array to Slurm, at most once
+short_description: Submit a sweep's agent job array to Slurm, at most
+  once
 description:
-  - Writes the batch script to C(DEST/SWEEP_ID.sbatch) (mode 0755, changed only if its content
-    differs, with a diff in diff mode), unless I(src) names a script already rendered on the
-    host; creates I(logs_dir) first. One call per sweep does what used to take three tasks.
-  - Submits it with C(sbatch --parsable) after writing a record of intent, and records the
-    job id in C(DEST/SWEEP_ID.submitted.json). A sweep already submitted is left alone; an
-    attempt that crashed between sbatch and the record adopts the job carrying the comment
+  - Writes the batch script to C(DEST/SWEEP_ID.sbatch) (mode 0755,
+    changed only if its content differs, with a diff in diff mode),
+    unless I(src) names a script already rendered on the host; creates
+    I(logs_dir) first. One call per sweep does what used to take three
+    tasks.
+  - Submits it with C(sbatch --parsable) after writing a record of
+    intent, and records the job id in C(DEST/SWEEP_ID.submitted.json).
+    A sweep already submitted is left alone; an attempt that crashed
+    between sbatch and the record adopts the job carrying the comment
     C(sweepops:DEPLOY_ID:SWEEP_ID) instead of submitting again.
-  - In check mode nothing is written or submitted; C(sbatch --test-only) validates the
-    script (partition, GRES, limits) when it exists on the host.
-  - Runs on the cluster's login node with the Python standard library only.
+  - In check mode nothing is written or submitted; C(sbatch --test-only)
+    validates the script (partition, GRES, limits) when it exists
+    on the host.
+  - Runs on the cluster's login node with the Python standard library
+    only.
 options:
   script_content:
-    description: The batch script's text. Mutually exclusive with I(src).
+    description: The batch script's text. Mutually exclusive with
+      I(src).
     type: str
   src:
-    description: Path on the host of a script already rendered. Mutually exclusive with
-      I(script_content).
+    description: Path on the host of a script already rendered. Mutually
+      exclusive with I(script_content).
     type: path
   dest:
-    description: The deploy's directory on the cluster (C(LAB/deploys/DEPLOY_ID)); holds the
-      scripts and the submission records.
+    description: The deploy's directory on the cluster (C(LAB/deploys/DEPLOY_ID));
+      holds the scripts and the submission records.
     type: path
     required: true
   deploy_id:
@@ -35,21 +45,24 @@ options:
     type: str
     required: true
   sweep_id:
-    description: The sweep's id (names the files, part of the job comment).
+    description: The sweep's id (names the files, part of the job
+      comment).
     type: str
     required: true
   logs_dir:
-    description: Directory the script's C(--output) goes to (Slurm does not create it);
-      created (mode 0755) before the submission when given.
+    description: Directory the script's C(--output) goes to (Slurm
+      does not create it); created (mode 0755) before the submission
+      when given.
     type: path
   sweep_meta:
-    description:
-      - The sweep's C(meta) (from C(sweepops_sweeps)) when its agents need a sweep directory
-        (offline sweeps); it is created as C(SWEEPS_DIR/ID) before the submission unless it
-        exists, so the jobs never start without it.
+    description: The sweep's C(meta) (from C(sweepops_sweeps)) when
+      its agents need a sweep directory (offline sweeps); it is created
+      as C(SWEEPS_DIR/ID) before the submission unless it exists,
+      so the jobs never start without it.
     type: dict
   sweeps_dir:
-    description: Where sweep directories live (C(LAB_ROOT/sweeps)); required with I(sweep_meta).
+    description: Where sweep directories live (C(LAB_ROOT/sweeps));
+      required with I(sweep_meta).
     type: path
   validate:
     description: Run C(sbatch --test-only) before a real submission.
@@ -73,15 +86,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sweep_dir_created:
-  description: True when the sweep directory was created (or would be, in check mode).
+  description: True when the sweep directory was created (or would
+    be, in check mode).
   returned: when created
   type: bool
-sweep_id:
-  description: The sweep's id (as given).
-  returned: always
-  type: str
 job_id:
-  description: The Slurm (array) job id; empty in check mode when nothing was submitted yet.
+  description: The Slurm (array) job id; empty in check mode when
+    nothing was submitted yet.
   returned: always
   type: str
 script:
@@ -89,14 +100,17 @@ script:
   returned: always
   type: str
 submitted:
-  description: Whether the job is now submitted (false in check mode for a new sweep).
+  description: Whether the job is now submitted (false in check mode
+    for a new sweep).
   returned: always
   type: bool
 test_only:
-  description: The C(sbatch --test-only) message, when the script was validated.
+  description: The C(sbatch --test-only) message, when the script
+    was validated.
   returned: when validated
   type: str
 """
+# END DOCUMENTATION
 
 import os
 import tempfile

@@ -84,7 +84,11 @@ def copy_repo(dest: Path) -> Path:
     ).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
         src = REPO / name
-        if src.is_file():
+        if src.is_symlink():  # as git checks it out (module_utils/sweepops_remote: a directory)
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).unlink(missing_ok=True)
+            (dest / name).symlink_to(os.readlink(src))
+        elif src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     git(dest, "init", "-q")

@@ -34,7 +34,10 @@ class WorkstationStep(ActionBase):  # type: ignore[misc]
         extra = self.inputs(dict(self._task.args), task_vars or {})
         if extra:
             self._task.args = {**extra, **self._task.args}
-        _, args = self.validate_argument_spec(argument_spec=workstation_steps.SPECS[self.STEP])
+        spec = workstation_steps.SPECS[self.STEP]
+        _, args = self.validate_argument_spec(
+            argument_spec=spec.argument_spec(), **spec.constraints()
+        )
         try:
             result.update(workstation_steps.run(self.STEP, args, bool(self._task.check_mode)))
         except workstation_steps.StepFailed as exc:

@@ -4,8 +4,11 @@ Each step is reachable two ways under one name: as an Ansible module in ``librar
 AnsiballZ in a new Python process, as any module) and, when Ansible runs it on the
 controller, in-process through the action plugin of the same name in ``action_plugins/``
 (sweepops.ansible.action), which saves the new interpreter and the packaging: ~0.3 s a task.
-Both validate their arguments with the spec here and call the same function, so they cannot
-drift apart.
+Both validate their arguments with the step's spec (sweepops.ansible.step_specs, which the
+module's DOCUMENTATION is generated from) and call the same function, so they cannot drift
+apart. Two steps have no action plugin and always run as modules: ``sweepops_env_container``
+(a long container build) and ``sweepops_local_agents`` (detached agents, started as before
+from a process of their own).
 
 A step takes its validated arguments and whether Ansible runs in check mode, and returns
 the module result (``changed`` plus return values); it raises :class:`StepFailed` with the
@@ -20,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sweepops.ansible.step_specs import SPECS
 from sweepops.core.errors import SweepopsError
+from sweepops.remote.module_spec import ModuleFailed, run_module
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -28,11 +33,8 @@ Result = dict[str, Any]
 DEPLOY_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
-class StepFailed(Exception):
-    def __init__(self, msg: str, **result: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.result = result
+#: A step fails with its message (and any result values to return with the failure).
+StepFailed = ModuleFailed
 
 
 # --------------------------------------------------------------------------- snapshot
@@ -426,114 +428,90 @@ def runtime(p: Params, check_mode: bool) -> Result:
     }
 
 
+# --------------------------------------------------------------------------- container, agents
+
+
+def env_container(p: Params, check_mode: bool) -> Result:
+    """Render the container definition; build the image when its definition changed."""
+    from sweepops.artifacts import container
+    from sweepops.remote.imagedigest import file_sha256
+
+    image = Path(p["image"])
+    def_path = Path(p["def_path"])
+    try:
+        found = container.find_runtime(prefer=p["runtime"])
+        variables = container.def_variables(
+            env_prefix=p["env_prefix"],
+            conda=p["conda"],
+            os_release=container.parse_os_release(Path(p["os_release"]).read_text()),
+            cuda=p["cuda"],
+            base=p["base_image"],
+            post_commands=p["post_commands"],
+            runtime=found[0] if found else "apptainer",
+        )
+        text = container.render_def(p["template"], variables)
+    except (SweepopsError, OSError) as exc:
+        raise StepFailed(f"on the workstation: {exc}") from exc
+    digest = container.text_digest(text)
+    def_changed = not def_path.exists() or def_path.read_text() != text
+    decision = container.build_decision(image, digest)
+    result: Result = {
+        "digest": digest,
+        "built": decision.build,
+        "reason": decision.reason,
+        "runtime": "",
+        "base_image": variables["base_image"],
+        "def_path": str(def_path),
+        "diff": {"before": def_path.read_text() if def_path.exists() else "", "after": text},
+    }
+    if decision.build and not found:
+        raise StepFailed(
+            f"on the workstation: the image must be built ({decision.reason}) but neither "
+            "apptainer nor singularity is installed here; install apptainer "
+            "(https://apptainer.org/docs/admin/main/installation.html), or leave "
+            "container_image unset to run without a container",
+            **result,
+        )
+    changed = def_changed or decision.build
+    if check_mode:
+        sha = file_sha256(str(image)) if image.exists() and not decision.build else ""
+        return {"changed": changed, "sha256": sha, **result}
+    try:
+        if def_changed:
+            def_path.parent.mkdir(parents=True, exist_ok=True)
+            def_path.write_text(text)
+        if decision.build:
+            assert found is not None
+            container.build(image, def_path, digest, runtime_path=found[1], fakeroot=p["fakeroot"])
+            result["runtime"] = found[0]
+    except (SweepopsError, OSError) as exc:
+        raise StepFailed(f"on the workstation: {exc}", **result) from exc
+    return {"changed": changed, "sha256": file_sha256(str(image)), **result}
+
+
+def local_agents(p: Params, check_mode: bool) -> Result:
+    """Start a sweep's agents on this machine, unless they were started already."""
+    from sweepops.executors.local import agent_records, start_agents
+    from sweepops.runtime.offline_sweep import OfflineSweep
+
+    if check_mode:
+        sweep_dir = Path(p["sweep_dir"])
+        started = agent_records(OfflineSweep(sweep_dir)) if sweep_dir.exists() else []
+        return {"changed": not started, "agents": started}
+    agents, changed = start_agents(
+        OfflineSweep(p["sweep_dir"]),
+        p["count"],
+        code_dir=Path(p["code_dir"]),
+        agent_args=p["agent_args"],
+        wandb_path=p["wandb_path"],
+    )
+    return {"changed": changed, "agents": agents}
+
+
 # --------------------------------------------------------------------------- registry
 
-#: Argument specs (AnsibleModule's format), by module name.
-SPECS: dict[str, dict[str, Any]] = {
-    "sweepops_deploy_plan": {
-        "clusters": {"type": "str"},
-        "groups": {"type": "dict", "required": True},
-        "settings": {"type": "dict"},
-        "exp": {"type": "str"},
-    },
-    "sweepops_deploy_gate": {
-        "hosts": {"type": "list", "elements": "str", "required": True},
-        "checked": {"type": "dict"},
-        "wandb_problems": {"type": "dict"},
-    },
-    "sweepops_snapshot": {
-        "code_dir": {"type": "path", "required": True},
-        "allow_dirty": {"type": "bool", "default": False},
-        "deploy_id": {"type": "str"},
-        "state_dir": {"type": "path"},
-        "exp": {"type": "str"},
-    },
-    "sweepops_code_sync_plan": {
-        "lab_root": {"type": "str", "required": True},
-        "snapshot": {"type": "dict"},
-        "computed": {"type": "dict"},
-        "runtime": {"type": "dict"},
-        "host": {"type": "str", "required": True},
-        "present": {"type": "dict"},
-        "control_path": {"type": "str"},
-        "control_path_dir": {"type": "str"},
-        "ssh_extra_args": {"type": "str"},
-        "rsync_extra_opts": {"type": "list", "elements": "str"},
-    },
-    "sweepops_sweeps": {
-        "exp": {"type": "str", "required": True},
-        "root": {"type": "path", "required": True},
-        "deploy_id": {"type": "str"},
-        "lab_root": {"type": "path"},
-        "default_agents": {"type": "raw", "default": 2},
-        "confirm_runs": {"type": "raw"},
-        "confirm_runs_above": {"type": "raw"},
-        "clusters": {"type": "list", "elements": "str", "default": ["local"]},
-        "backend": {"type": "str", "choices": ["wandb", "offline", "auto"]},
-        "entity": {"type": "str"},
-        "project": {"type": "str"},
-        "base_url": {"type": "str"},
-        "compute_internet": {"type": "dict"},
-        "allow_duplicate": {"type": "bool", "default": False},
-        "job_limits": {"type": "dict"},
-        "wandb_problems": {"type": "dict"},
-        "lab_roots": {"type": "dict"},
-    },
-    "sweepops_runtime": {
-        "root": {"type": "path", "required": True},
-        "target": {"type": "str", "required": True},
-        "base": {"type": "str"},
-        "key": {"type": "str"},
-        "cache": {"type": "path"},
-    },
-    "sweepops_wandb_key": {"base_url": {"type": "str"}},
-    "sweepops_settings": {
-        "sources": {"type": "list", "elements": "str", "required": True},
-        "root": {"type": "path", "required": True},
-    },
-    "sweepops_env_local": {
-        "prefix": {"type": "path", "required": True},
-        "name": {"type": "str"},
-        "sync_path": {"type": "path"},
-        "content": {"type": "bool", "default": False},
-        "packages": {"type": "bool", "default": True},
-    },
-    "sweepops_env_drift": {
-        "path": {"type": "path", "required": True},
-        "host": {"type": "str", "required": True},
-        "remote": {"type": "dict", "required": True},
-        "local_digest": {"type": "str"},
-        "content": {"type": "bool", "default": False},
-        "fail": {"type": "bool", "default": True},
-    },
-    "sweepops_record": {
-        "root": {"type": "path"},
-        "deploy_id": {"type": "str", "required": True},
-        "clusters": {"type": "dict"},
-        "host": {"type": "str"},
-        "submission": {"type": "dict"},
-        "checked": {"type": "dict"},
-        "submitted": {"type": "list", "elements": "dict"},
-        "deploy": {"type": "dict"},
-        "journal": {"type": "bool", "default": True},
-    },
-    "sweepops_env_record": {
-        "root": {"type": "path", "required": True},
-        "host": {"type": "str", "required": True},
-        "env": {"type": "dict", "required": True},
-    },
-    "sweepops_reproduce_check": {
-        "root": {"type": "path", "required": True},
-        "host": {"type": "str", "required": True},
-        "expect": {"type": "dict", "required": True},
-        "observed": {"type": "dict", "required": True},
-        "rebuild_dir": {"type": "path", "required": True},
-        "deploy_id": {"type": "str", "required": True},
-    },
-}
-
 #: Steps Ansible skips in check mode (they cannot tell what they would do without doing it).
-NO_CHECK_MODE = frozenset({"sweepops_reproduce_check"})
+NO_CHECK_MODE = frozenset(name for name, spec in SPECS.items() if not spec.check_mode)
 
 #: The step of each module name.
 STEPS: dict[str, Callable[[Params, bool], Result]] = {
@@ -550,6 +528,8 @@ STEPS: dict[str, Callable[[Params, bool], Result]] = {
     "sweepops_record": record,
     "sweepops_env_record": env_record,
     "sweepops_reproduce_check": reproduce_check,
+    "sweepops_env_container": env_container,
+    "sweepops_local_agents": local_agents,
 }
 
 
@@ -565,9 +545,4 @@ def run(name: str, params: Params, check_mode: bool) -> Result:
 
 def module_main(name: str, module_class: Any) -> None:
     """The whole ``main()`` of the library/ module ``name``: arguments, step, result."""
-    module = module_class(argument_spec=SPECS[name], supports_check_mode=name not in NO_CHECK_MODE)
-    try:
-        result = run(name, module.params, module.check_mode)
-    except StepFailed as exc:
-        module.fail_json(msg=exc.msg, **exc.result)
-    module.exit_json(**result)
+    run_module(SPECS[name], lambda params, check_mode: run(name, params, check_mode), module_class)

@@ -1,7 +1,7 @@
 """Why a job or run failed, in one line: Slurm's state and the last error line of its log.
 
-Standard library only: the same file ships to the login node as the Ansible module_utils
-``sweepops_failures`` (``module_utils/sweepops_failures.py`` is a symlink to it), where
+Standard library only: the same file ships to the login node as Ansible module_utils
+(``module_utils/sweepops_remote`` links to this package), where
 ``sweepops_cluster`` and ``sweepops_log`` read the logs on the shared disk.
 """
 

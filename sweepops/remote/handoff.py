@@ -6,7 +6,8 @@ the same id and config; the runs log offline under ``SWEEP_DIR/wandb/``. ``sweep
 later uploads each finished run with the real ``wandb sync``, attached to its sweep.
 
 This module is the part both sides share, with the standard library only: it also ships to
-the login node as the Ansible module_utils ``sweepops_handoff`` (``module_utils/`` links to it).
+the login node as Ansible module_utils (``module_utils/sweepops_remote`` links to this package)
+and is the module ``sweepops_handoff`` (:data:`SPEC`, :func:`handoff`).
 
 * :func:`handoff_hosts` decides, per cluster host, whether its compute nodes need the hand-off:
   the inventory's ``compute_internet`` (true / false / auto), where auto reads the internet
@@ -28,6 +29,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .module_spec import ModuleFailed, ModuleSpec, Params, Result
+from .slurm import FINAL_STATES, SlurmError, job_states
+from .sweep_layout import sweep_dirs
 
 #: Run states after which a run never changes again (``sweepops.runtime.offline_sweep.DONE_STATES``;
 #: kept in step by a unit test, since this module must stay stdlib-only).
@@ -168,3 +173,132 @@ def mark_synced(sweep_dir: Path, run_dir: str, run_id: str, info: Mapping[str, A
     tmp.write_text(json.dumps(body, sort_keys=True) + "\n")
     os.replace(tmp, marker)
     return True
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def rsync_includes(sweeps: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """rsync ``--include`` rules (relative to LAB/sweeps/) that select exactly the listed
+    runs' directories of ``sweeps`` (:func:`pending_runs`' answers by sweep id)."""
+    includes: list[str] = []
+    for sid, found in sweeps.items():
+        for run in found["runs"]:
+            includes += [f"/{sid}/", f"/{sid}/wandb/", f"/{sid}/{run['dir']}/"]
+            includes += [f"/{sid}/{run['dir']}/**"]
+    return list(dict.fromkeys(includes))
+
+
+def mark_runs(dirs: Mapping[str, str], items: list[dict[str, Any]], check_mode: bool) -> Result:
+    """Mark each uploaded run of ``items`` synced; the run ids marked by this call."""
+    marked: list[str] = []
+    for item in items:
+        sweep_dir = dirs.get(str(item.get("sweep_id")))
+        if sweep_dir is None:
+            raise ModuleFailed(f"run {item.get('run_id')}: sweep not among sweep_ids")
+        info = {"url": item.get("url") or "", "sweep_id": item["sweep_id"]}
+        if check_mode:
+            continue
+        try:
+            if mark_synced(Path(sweep_dir), str(item["dir"]), str(item["run_id"]), info):
+                marked.append(str(item["run_id"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModuleFailed(
+                f"cannot mark run {item.get('run_id')}: {exc}", marked=marked
+            ) from exc
+    return {"changed": bool(marked), "marked": marked}
+
+
+def handoff(p: Params, check_mode: bool) -> Result:
+    """The module: see SPEC."""
+    dirs = sweep_dirs(p["lab_root"], p["sweep_ids"])
+    if p["mark"] is not None:
+        return mark_runs(dirs, p["mark"], check_mode)
+    try:
+        # Jobs first: when none is live, the listing that follows is the final one.
+        states = job_states(p["job_ids"])
+    except SlurmError as exc:
+        raise ModuleFailed(str(exc)) from exc
+    live = sum(1 for s in states.values() if s.get("state") not in FINAL_STATES)
+    sweeps = {sid: pending_runs(Path(d)) for sid, d in dirs.items()}
+    return {
+        "changed": False,
+        "sweeps": sweeps,
+        "live_jobs": live,
+        "includes": rsync_includes(sweeps),
+    }
+
+
+SPEC = ModuleSpec(
+    name="sweepops_handoff",
+    short_description="List or mark the offline runs of wandb sweeps that sweepops sync uploads",
+    description=(
+        (
+            "Without I(mark), lists per sweep the runs that are done (finished, failed, "
+            "stopped), have an offline C(.wandb) file under C(LAB/sweeps/ID/wandb/) and "
+            "no synced marker; counts the unfinished and the already synced ones; says "
+            "whether any of I(job_ids) is still live."
+        ),
+        (
+            "With I(mark), writes each run's marker C(run-RUNID.wandb.synced) (wandb's "
+            "own) next to its C(.wandb) file; runs already marked are left alone."
+        ),
+    ),
+    options={
+        "lab_root": {
+            "description": "The cluster's lab root.",
+            "type": "path",
+            "required": True,
+        },
+        "sweep_ids": {
+            "description": "The sweeps to look at.",
+            "type": "list",
+            "elements": "str",
+            "required": True,
+        },
+        "job_ids": {
+            "description": "The Slurm jobs of these sweeps (to tell whether more runs may come).",
+            "type": "list",
+            "elements": "str",
+            "default": [],
+        },
+        "mark": {
+            "description": (
+                "Runs uploaded, each with C(sweep_id), C(run_id), C(dir) (as listed) and "
+                "optionally C(url)."
+            ),
+            "type": "list",
+            "elements": "dict",
+        },
+    },
+    returns={
+        "sweeps": {
+            "description": (
+                "Per sweep id, C(runs) to upload (run_id, dir, state), C(synced), "
+                "C(unfinished), C(no_data) (done runs that logged nothing to wandb)."
+            ),
+            "returned": "when listing",
+            "type": "dict",
+        },
+        "live_jobs": {
+            "description": "How many of I(job_ids) (array tasks) are pending or running.",
+            "returned": "when listing",
+            "type": "int",
+        },
+        "includes": {
+            "description": (
+                "rsync C(--include) patterns (relative to C(LAB/sweeps/)) that select "
+                "exactly the listed runs' directories."
+            ),
+            "returned": "when listing",
+            "type": "list",
+            "elements": "str",
+        },
+        "marked": {
+            "description": "The run ids marked by this call.",
+            "returned": "when marking",
+            "type": "list",
+            "elements": "str",
+        },
+    },
+)

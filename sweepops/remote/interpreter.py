@@ -1,7 +1,7 @@
 """The interpreter a job will use, as the cluster sees it: found, described, and matched.
 
 Standard library only: the deploy's cluster probe runs it on the login host (as Ansible
-module_utils, module_utils/sweepops_interpreter.py links here), and the agent's runtime
+module_utils: module_utils/sweepops_remote links to this package), and the agent's runtime
 carries it so that a job can check, before anything else, that its compute node gives the
 interpreter the runtime was built for.
 

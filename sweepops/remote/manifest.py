@@ -1,9 +1,9 @@
 """A manifest of a directory tree (an env prefix): what the env drift check compares.
 
 Standard library only: the same file runs on the workstation (``sweepops.artifacts.envsync``)
-and, as
-``module_utils/sweepops_manifest.py`` (a link to this file), inside the Ansible module that
-computes the cluster's side — so both sides walk the tree the same way by construction.
+and, shipped as Ansible module_utils (``module_utils/sweepops_remote`` links to this package),
+is the module that computes the cluster's side (``sweepops_env_manifest``: :data:`SPEC`,
+:func:`env_manifest`), so both sides walk the tree the same way by construction.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from .module_spec import ModuleFailed, ModuleSpec, Params, Result
 
 #: Top-level directories never synced: conda's package cache (of a whole conda root).
 TOP_EXCLUDES = ("pkgs",)
@@ -121,3 +123,107 @@ def describe_prefix(
         if entries and result["digest"] != expect_digest:
             result["entries"] = [list(e) for e in found]
     return result
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def env_manifest(p: Params, check_mode: bool) -> Result:
+    """The module: see SPEC."""
+    prefix = p["prefix"]
+    if not os.path.isabs(prefix):
+        raise ModuleFailed(f"prefix {prefix!r} is not an absolute path")
+    try:
+        result = describe_prefix(prefix, content=p["content"], expect_digest=p["expect_digest"])
+    except OSError as exc:
+        raise ModuleFailed(f"cannot read {prefix}: {exc}", changed=False) from exc
+    # as asked: a deploy records them with the digest, so reproduce can compute it again
+    result.update(changed=False, prefix=prefix, content=p["content"])
+    return result
+
+
+SPEC = ModuleSpec(
+    name="sweepops_env_manifest",
+    short_description="Fingerprint an env prefix and say whether it can exist at that path",
+    description=(
+        (
+            "Walks I(prefix) and returns its manifest digest; one entry per file or "
+            "symlink (path, kind, size, mtime or sha256, executable). Skips C(pkgs/) at "
+            "the top, C(__pycache__) and C(*.pyc), as the sync does."
+        ),
+        (
+            "The entries themselves are returned only when they differ from "
+            "I(expect_digest) (or it is not given), so a drift check of an unchanged env "
+            "moves one hash over the wire."
+        ),
+        (
+            "Also reports whether the prefix could be created here (nearest existing "
+            'ancestor, writable, free bytes) and this user\'s home, for the "same path" '
+            "check."
+        ),
+        "Reads only; never reports a change.",
+    ),
+    options={
+        "prefix": {
+            "description": "Absolute path of the env on this host.",
+            "type": "path",
+            "required": True,
+        },
+        "content": {
+            "description": "Hash file contents instead of using mtimes.",
+            "type": "bool",
+            "default": False,
+        },
+        "expect_digest": {
+            "description": "The workstation's manifest digest; entries are left out when equal.",
+            "type": "str",
+        },
+    },
+    returns={
+        "exists": {
+            "description": "Whether the prefix exists.",
+            "returned": "always",
+            "type": "bool",
+        },
+        "digest": {
+            "description": "Manifest digest (empty when the prefix does not exist).",
+            "returned": "always",
+            "type": "str",
+        },
+        "entries": {
+            "description": "The manifest, when it differs from I(expect_digest).",
+            "returned": "always",
+            "type": "list",
+        },
+        "ancestor": {
+            "description": "The prefix or its nearest existing ancestor.",
+            "returned": "always",
+            "type": "str",
+        },
+        "writable": {
+            "description": "Whether this user can write there (create the prefix or update it).",
+            "returned": "always",
+            "type": "bool",
+        },
+        "free_bytes": {
+            "description": "Free bytes for this user on the ancestor's file system.",
+            "returned": "always",
+            "type": "int",
+        },
+        "home": {
+            "description": "This user's home directory.",
+            "returned": "always",
+            "type": "str",
+        },
+        "prefix": {
+            "description": "The prefix fingerprinted (as given).",
+            "returned": "always",
+            "type": "str",
+        },
+        "content": {
+            "description": "Whether file contents were hashed (as given).",
+            "returned": "always",
+            "type": "bool",
+        },
+    },
+)

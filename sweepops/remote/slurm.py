@@ -1,7 +1,8 @@
 """Slurm submission with a durable record of intent, and job state queries.
 
-Standard library only: the same file ships to the login node as the Ansible module_utils
-``sweepops_slurm`` (``module_utils/sweepops_slurm.py`` is a symlink to it).
+Standard library only: the same file ships to the login node as Ansible module_utils
+(``module_utils/sweepops_remote`` links to this package; ``module_utils/sweepops_slurm.py``
+links to this file alone, for library/sweepops_sbatch.py, so it imports no sibling).
 
 Submission is made idempotent by two small files per sweep in ``record_dir``
 (``LAB/deploys/DEPLOY_ID``)::

@@ -5,8 +5,8 @@
 therefore reads ``sinfo -h -o '%P|%l|%c|%m|%G'`` and :func:`resource_problems` names each
 requested value that is too big, with the limit.
 
-Standard library only: shipped to the login node as the Ansible module_utils
-``sweepops_slurm_limits`` (``module_utils/sweepops_slurm_limits.py`` is a symlink to it).
+Standard library only: shipped to the login node as Ansible module_utils
+(``module_utils/sweepops_remote`` links to this package).
 """
 
 from __future__ import annotations

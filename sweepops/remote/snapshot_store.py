@@ -2,7 +2,7 @@
 ``.incoming-*`` directories syncs write into before they are renamed into place.
 
 Standard library only: it runs on login hosts as Ansible module_utils
-(module_utils/sweepops_snapshot_store.py is a link to this file), used by the code_sync
+(module_utils/sweepops_remote links to this package), used by the code_sync
 role's module and by the deploy's one-round-trip cluster probe.
 """
 

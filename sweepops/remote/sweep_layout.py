@@ -1,8 +1,9 @@
 """The layout of an offline sweep directory, and making one from its meta atomically.
 
-Standard library only: login hosts use it as Ansible module_utils
-(module_utils/sweepops_sweep_layout.py links here) to create sweep directories before jobs
-are submitted; the workstation uses it through ``OfflineSweep.create_from_meta``.
+Standard library only: login hosts use it as Ansible module_utils to create sweep
+directories before jobs are submitted (module_utils/sweepops_remote links to this package;
+module_utils/sweepops_sweep_layout.py to this file alone, for library/sweepops_sbatch.py, so
+it imports no sibling); the workstation uses it through ``OfflineSweep.create_from_meta``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from typing import Any
 
 #: Sub-directories of a sweep directory.
 SWEEP_SUBDIRS = ("runs", "params", "logs", "wandb", "agents")
+
+#: Where sweep directories are under a lab root (sweepops.core.paths.SWEEPS).
+SWEEPS = "sweeps"
+
+
+def sweep_dirs(lab_root: str, sweep_ids: list[str]) -> dict[str, str]:
+    """Each sweep's directory, ``LAB/sweeps/ID``, by id."""
+    return {sid: os.path.join(lab_root, SWEEPS, sid) for sid in sweep_ids}
 
 
 def materialise(parent: str | os.PathLike[str], meta: dict[str, Any]) -> bool:

@@ -69,10 +69,10 @@ def test_cluster_module_walks_with_the_packages_code() -> None:
     """The cluster-side module imports the package's own manifest code (shipped by Ansible
     as module_utils), so both sides walk the tree the same way by construction."""
     repo = Path(__file__).resolve().parents[2]
-    link = repo / "module_utils" / "sweepops_manifest.py"
-    assert link.resolve() == (repo / "sweepops" / "remote" / "manifest.py").resolve()
+    link = repo / "module_utils" / "sweepops_remote"
+    assert link.resolve() == (repo / "sweepops" / "remote").resolve()
     module = (repo / "library" / "sweepops_env_manifest.py").read_text()
-    assert "from ansible.module_utils.sweepops_manifest import describe_prefix" in module
+    assert "from ansible.module_utils.sweepops_remote.manifest import SPEC, env_manifest" in module
     assert "os.walk" not in module
 
 

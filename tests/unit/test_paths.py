@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweepops.core import paths
-from sweepops.remote import log_lookup, snapshot_store
+from sweepops.remote import log_lookup, snapshot_store, sweep_layout
 
 
 def test_the_remote_modules_name_the_lab_root_as_core_paths_does() -> None:
@@ -16,6 +16,8 @@ def test_the_remote_modules_name_the_lab_root_as_core_paths_does() -> None:
     text = Path(log_lookup.__file__).read_text()
     assert f'"{paths.DEPLOYS}", deploy_id, "logs"' in text
     assert paths.lab_deploy(lab, "D") == "/lab/deploys/D"
+    assert sweep_layout.SWEEPS == paths.SWEEPS
+    assert sweep_layout.sweep_dirs(lab, ["S"]) == {"S": str(paths.lab_sweep(lab, "S"))}
     assert paths.lab_code(lab, "K") == "/lab/code/K" and paths.lab_agent(lab, "K") == "/lab/agent/K"
 
 

@@ -1,1 +1,0 @@
-../sweepops/remote/log_lookup.py

@@ -1,1 +1,0 @@
-../sweepops/remote/snapshot_store.py
