@@ -1,8 +1,11 @@
-"""What every sub-command shares: where the repository is, and ``-e KEY=VALUE``."""
+"""What every sub-command shares: where the repository is, ``-e KEY=VALUE``, and the
+arguments several commands take (the experiment, ``--deploy``, ``-i``)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +37,30 @@ def parse_extra_vars(pairs: list[str]) -> dict[str, Any]:
         key, value = pair.split("=", 1)
         out[key] = yaml.safe_load(value)
     return out
+
+
+#: The ``argparse`` sub-parsers action commands are added to (``register(sub)``).
+SubParsers = Any
+
+EXP_HELP = "experiment name (experiments/NAME) or path"
+
+
+def add_command(
+    sub: SubParsers, name: str, func: Callable[[argparse.Namespace], int], help_: str
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` running ``func(args)``; its help is its description too."""
+    sp: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    sp.set_defaults(func=func)
+    return sp
+
+
+def add_exp(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("exp", help=EXP_HELP)
+
+
+def add_deploy_id(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+
+
+def add_inventory(sp: argparse.ArgumentParser, help_: str = "extra inventory") -> None:
+    sp.add_argument("-i", "--inventory", action="append", default=[], help=help_)

@@ -11,7 +11,8 @@ from typing import Any
 
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
-from sweepops.ops.which_deploy import deploy_for, local_sweep_dirs
+from sweepops.core.records import Deploy
+from sweepops.ops.which_deploy import deploy_for
 
 
 def report_dir(root: Path, deploy: dict[str, Any]) -> Path:
@@ -23,12 +24,13 @@ def _rows_of(
     root: Path, deploy: dict[str, Any], *, history: bool, inventory: list[str] | None = None
 ) -> tuple[list[dict[str, Any]], Any]:
     """Rows of every run of the deploy: local sweeps and, fetched, those on its clusters."""
-    from sweepops.results.fetch import fetch_warnings, gather
+    from sweepops.results.fetch import fetch_warnings
+    from sweepops.results.gather import gather
 
     rows, metric, fetched = gather(root, deploy, history=history, inventory=inventory)
     for warning in fetch_warnings(fetched):
         print(f"sweepops: {warning}", file=sys.stderr)
-    if not rows and not local_sweep_dirs(deploy) and not fetched:
+    if not rows and not Deploy.of(deploy).local_sweep_dirs and not fetched:
         raise SweepopsError(
             f"deploy {deploy['deploy_id']} has no sweep on this machine or any cluster",
             hint=f"`sweepops status {deploy['experiment']}` shows its progress",

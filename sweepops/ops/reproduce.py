@@ -349,7 +349,7 @@ def verify(
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from sweepops.ansible.runner import collect
-    from sweepops.results.fetch import gather
+    from sweepops.results.gather import gather
 
     p = plan(args.root, args.run_id, args.cluster)
     for note in p["notes"]:
