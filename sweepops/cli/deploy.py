@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,17 @@ def wait_and_show(
     run did not finish."""
     deploy = ledger.find_deploy(root, deploy_id)
     assert deploy is not None
-    executors = executors_for(root, deploy, inventory)
+    return wait_for(root, deploy, executors_for(root, deploy, inventory), timeout, inventory)
+
+
+def wait_for(
+    root: Path,
+    deploy: dict[str, Any],
+    executors: Sequence[Executor],
+    timeout: float | None,
+    inventory: list[str] | None = None,
+) -> int:
+    """Wait on each executor in turn, then print the results and why runs did not finish."""
     start = time.monotonic()
     why: list[str] = []
     for executor in executors:
@@ -97,7 +108,7 @@ def wait_and_show(
     return 1 if bad or why else 0
 
 
-def run_why(row: dict[str, Any], executors: list[Executor]) -> str:
+def run_why(row: dict[str, Any], executors: Sequence[Executor]) -> str:
     """One line of why a run did not finish: as the executor it ran on says (its log here,
     or its cluster's answer)."""
     if row.get("record") and row.get("state") == "unreadable":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 
 from sweepops.cli.common import (
     SubParsers,
@@ -14,6 +15,7 @@ from sweepops.cli.common import (
     add_exp,
     add_inventory,
 )
+from sweepops.executors.base import Executor
 from sweepops.executors.choose import executors_for
 from sweepops.ops.status import deploy_status, exit_code, format_status
 from sweepops.ops.which_deploy import deploy_for
@@ -40,8 +42,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     deploy = deploy_for(args.root, args.exp, args.deploy)
+    return cancel(executors_for(args.root, deploy, args.inventory))
+
+
+def cancel(executors: Sequence[Executor]) -> int:
+    """Cancel on every executor, printing what each did; 1 if one could not."""
     failed = False
-    for executor in executors_for(args.root, deploy, args.inventory):
+    for executor in executors:
         for notice in executor.cancel():
             failed = failed or notice.failed
             print(notice.text, file=sys.stderr if notice.failed else sys.stdout)
