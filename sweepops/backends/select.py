@@ -10,15 +10,25 @@ from typing import Any
 from sweepops.backends.base import SweepBackend
 from sweepops.backends.offline import OfflineBackend
 from sweepops.backends.wandb import WandbBackend, choose_backend
+from sweepops.core.errors import SweepopsError
 
 #: The backend of each ``sweep_backend`` name (``auto`` resolves to one of them).
-BACKENDS: dict[str, type[SweepBackend]] = {"offline": OfflineBackend, "wandb": WandbBackend}
+BACKENDS: dict[str, type[SweepBackend]] = {"wandb": WandbBackend, "offline": OfflineBackend}
 
 
 def select_backend(choice: str | None, *, url: str) -> SweepBackend:
-    """The backend of a new deploy: ``choice`` (``wandb | offline | auto``, None = auto;
-    sweepops.backends.wandb.choose_backend says why) on the server at ``url``."""
-    chosen, why = choose_backend(choice, url=url)
+    """The backend of a new deploy: ``choice`` (a name of :data:`BACKENDS`, or ``auto`` =
+    None: wandb when an API key is configured for ``url``, as sweepops.backends.wandb.
+    choose_backend decides and says why) on the server at ``url``."""
+    name = (choice or "auto").strip().lower()
+    if name in BACKENDS:
+        return BACKENDS[name](f"sweep_backend: {name}", url)
+    if name != "auto":
+        raise SweepopsError(
+            f"unknown sweep_backend {name!r}",
+            hint="use one of: " + ", ".join([*BACKENDS, "auto"]),
+        )
+    chosen, why = choose_backend(name, url=url)
     return BACKENDS[chosen](why, url)
 
 
