@@ -26,8 +26,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,6 +144,9 @@ def check_server(url: str, api_key: str, *, nothing: str, timeout: float = 15) -
     """Ask the server who the key belongs to (GraphQL ``Viewer``); returns the entity. Raises
     SweepopsError, ending with ``nothing`` (what was not done), when the server cannot be
     reached or refuses the key: one quick request instead of the SDK's minutes of retries."""
+    import urllib.error
+    import urllib.request  # (http.client, ssl: ~50 ms, only when a server is asked)
+
     body = json.dumps(
         {"operationName": "Viewer", "query": "query Viewer { viewer { id entity } }"}
     ).encode()

@@ -1,5 +1,9 @@
 """Sub-commands ``validate`` and ``plan``: an experiment file read, checked and expanded,
-nothing deployed."""
+nothing deployed.
+
+The experiment modules (jsonschema, numpy: ~0.5 s) are imported when one of these commands
+runs, not when the parser is built: every other command, ``sweepops agent`` among them,
+starts without them."""
 
 from __future__ import annotations
 
@@ -7,18 +11,21 @@ import argparse
 import json
 
 from sweepops.cli.common import SubParsers, add_command, add_exp
-from sweepops.experiment.expand import load_experiment
 from sweepops.experiment.paths import resolve_experiment
-from sweepops.experiment.plan import format_plan, plan_experiment
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from sweepops.experiment.expand import load_experiment
+
     exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
     print(f"{exp.path}: ok, {len(exp.sweeps)} sweep(s): " + ", ".join(s.name for s in exp.sweeps))
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from sweepops.experiment.expand import load_experiment
+    from sweepops.experiment.plan import format_plan, plan_experiment
+
     exp = load_experiment(resolve_experiment(args.exp, args.root), args.root)
     plan = plan_experiment(
         exp, default_agents=args.agents, confirm_runs_above=args.confirm_runs_above
