@@ -89,6 +89,24 @@ class SweepBackend(abc.ABC):
     def watch_url(self, entry: Mapping[str, Any]) -> str | None:
         """Where to watch a sweep of a deploy (its ledger entry) beyond ``sweepops status``."""
 
+    @abc.abstractmethod
+    def agent_argv(
+        self,
+        sweep: OfflineSweep,
+        k: int,
+        *,
+        python: str,
+        code_dir: Path,
+        agent_args: list[str],
+        target: str | None,
+    ) -> tuple[list[str], Path]:
+        """(argv, working directory) of agent ``k`` of ``sweep`` on this machine
+        (``target``: the sweep as the server names it, ENTITY/PROJECT/ID)."""
+
+    @abc.abstractmethod
+    def agent_env(self, sweep: OfflineSweep, env: dict[str, str]) -> None:
+        """Add what this backend's agents need to their environment ``env`` (in place)."""
+
     def runs_on_disk(self, where: str) -> bool:
         """Whether the runs of this backend's sweeps are run records where their agents run
         (``where``: ``local`` or a cluster host), not only on a server."""

@@ -32,6 +32,13 @@ def select_backend(choice: str | None, *, url: str) -> SweepBackend:
     return BACKENDS[chosen](why, url)
 
 
+def agents_backend(target: str | None) -> SweepBackend:
+    """The backend whose agents run a sweep on this machine: the server's (wandb) when the
+    sweep has a ``target`` there (ENTITY/PROJECT/ID), else the offline one."""
+    name = "wandb" if target else "offline"
+    return BACKENDS[name](f"sweep_backend: {name}", "")
+
+
 def backend_of(deploy: Mapping[str, Any], entry: Mapping[str, Any] | None = None) -> SweepBackend:
     """The backend a deploy (or one of its sweeps, ``entry``) was recorded with."""
     name = str((entry or {}).get("backend") or deploy.get("backend") or "offline")

@@ -35,6 +35,7 @@ from sweepops.backends.base import CreateRequest, RemoteSweep, SweepBackend
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.remote import handoff
+from sweepops.runtime.offline_sweep import OfflineSweep
 
 BACKENDS = ("wandb", "offline", "auto")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -372,6 +373,34 @@ class WandbBackend(SweepBackend):
 
     def runs_on_disk(self, where: str) -> bool:
         return where in self.handoff
+
+    def agent_argv(
+        self,
+        sweep: OfflineSweep,
+        k: int,
+        *,
+        python: str,
+        code_dir: Path,
+        agent_args: list[str],
+        target: str | None,
+    ) -> tuple[list[str], Path]:
+        """The real ``wandb agent ENTITY/PROJECT/ID``, started in the sweep's workdir (wandb
+        starts the runs in its own working directory)."""
+        workdir = Path(code_dir) / str(sweep.meta.get("workdir") or "")
+        return [python, "-m", "wandb", "agent", str(target or sweep.id)], workdir
+
+    def agent_env(self, sweep: OfflineSweep, env: dict[str, str]) -> None:
+        """The sweep's run metadata (tags, group, commit), the server and its key: the key
+        reaches this process through a temporary file (kept out of Ansible's recorded
+        environment); the agents outlive it, so they get the key itself."""
+        for key, value in (sweep.meta.get("run_env") or {}).items():
+            env.setdefault(key, str(value))
+        api_key = find_api_key(base_url(sweep.meta.get("base_url")))
+        env.pop(KEY_FILE_ENV, None)
+        if api_key:
+            env["WANDB_API_KEY"] = api_key
+        if sweep.meta.get("base_url"):
+            env["WANDB_BASE_URL"] = str(sweep.meta["base_url"])
 
 
 def _redact(text: str, secret: str) -> str:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sweepops.backends.select import agents_backend
 from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
 from sweepops.executors.base import Executor, LogMiss, Notice, OnDisk, WaitOutcome
@@ -64,36 +65,23 @@ def start_agents(
     # The runs use `python` from PATH, as wandb agent does: put this interpreter's
     # environment first, as if it were activated.
     env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")
-    if wandb_path:
-        from sweepops.backends.wandb import KEY_FILE_ENV, base_url, find_api_key
-
-        for key, value in (sweep.meta.get("run_env") or {}).items():
-            env.setdefault(key, str(value))
-        # The key reaches this process through a temporary file (kept out of Ansible's
-        # recorded environment); the agents outlive it, so they get the key itself.
-        api_key = find_api_key(base_url(sweep.meta.get("base_url")))
-        env.pop(KEY_FILE_ENV, None)
-        if api_key:
-            env["WANDB_API_KEY"] = api_key
-        if sweep.meta.get("base_url"):
-            env["WANDB_BASE_URL"] = str(sweep.meta["base_url"])
+    backend = agents_backend(wandb_path)
+    backend.agent_env(sweep, env)
     records = []
-    # The runs start in the sweep's workdir (sweepops.experiment.program); wandb agent starts
-    # them in
-    # its own working directory, the offline agent in --code-dir's workdir.
-    workdir = Path(code_dir) / str(sweep.meta.get("workdir") or "")
     for k in range(1, count + 1):
         log = sweep.path / "agents" / f"local-{k}.log"
-        if wandb_path:
-            argv = [python, "-m", "wandb", "agent", wandb_path]
-        else:
-            argv = [python, "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(code_dir)]
-            argv += ["--report", str(sweep.path / "agents" / f"local-{k}.exit")]
-            argv += agent_args or []
+        argv, cwd = backend.agent_argv(
+            sweep,
+            k,
+            python=python,
+            code_dir=Path(code_dir),
+            agent_args=list(agent_args or []),
+            target=wandb_path,
+        )
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 argv,
-                cwd=workdir if wandb_path else code_dir,
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

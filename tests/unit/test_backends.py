@@ -119,3 +119,45 @@ def test_create_sweeps_records_the_chosen_backend_s_fields(mini_repo, no_key):
     assert record["backend"] == "offline" and "handoff" not in record
     (entry,) = record["sweeps"]
     assert entry["meta"]["engine"] == "offline" and "run_env" not in entry
+
+
+def test_each_backend_says_what_its_agents_run_here(tmp_path, monkeypatch):
+    from sweepops.backends.select import agents_backend
+    from sweepops.runtime.offline_sweep import OfflineSweep
+
+    config = {"method": "grid", "parameters": {"x": {"values": [1]}}, "program": "p.py"}
+    sweep = OfflineSweep.create(
+        tmp_path,
+        config=config,
+        name="s",
+        extra={"workdir": "sub", "base_url": URL, "run_env": {"WANDB_RUN_GROUP": "d1"}},
+    )
+    offline = agents_backend(None)
+    argv, cwd = offline.agent_argv(
+        sweep, 2, python="py", code_dir=tmp_path / "code", agent_args=["--lease", "9"], target=None
+    )
+    assert argv == [
+        "py", "-m", "sweepops", "agent", str(sweep.path), "--code-dir", str(tmp_path / "code"),
+        "--report", str(sweep.path / "agents" / "local-2.exit"), "--lease", "9",
+    ]  # fmt: skip
+    assert cwd == tmp_path / "code"
+    env: dict[str, str] = {}
+    offline.agent_env(sweep, env)
+    assert env == {}
+
+    online = agents_backend("lab/proj/abc")
+    argv, cwd = online.agent_argv(
+        sweep, 1, python="py", code_dir=tmp_path / "code", agent_args=["--lease", "9"],
+        target="lab/proj/abc",
+    )  # fmt: skip
+    assert argv == ["py", "-m", "wandb", "agent", "lab/proj/abc"]
+    assert cwd == tmp_path / "code" / "sub"
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 40)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    env = {"SWEEPOPS_WANDB_KEY_FILE": str(key_file), "WANDB_RUN_GROUP": "mine"}
+    monkeypatch.setenv("SWEEPOPS_WANDB_KEY_FILE", str(key_file))
+    online.agent_env(sweep, env)
+    # the key itself (the file goes with this process), the server, the run metadata (what
+    # the environment already sets wins)
+    assert env == {"WANDB_API_KEY": "k" * 40, "WANDB_BASE_URL": URL, "WANDB_RUN_GROUP": "mine"}
