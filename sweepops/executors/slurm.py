@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sweepops.ansible.runner import collect
 from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
 from sweepops.executors.base import ClusterExecutor, LogMiss, Notice, OnDisk, WaitOutcome
@@ -73,8 +74,6 @@ class SlurmExecutor(ClusterExecutor):
 
     def ask(self, action: str) -> dict[str, dict[str, Any]]:
         """Each host's answer to ``status`` or ``cancel`` (playbooks/cluster.yml)."""
-        from sweepops.ansible.runner import collect
-
         if not self.submitted:
             return {}
         targets = {
@@ -98,8 +97,6 @@ class SlurmExecutor(ClusterExecutor):
     ) -> dict[str, dict[str, Any]]:
         """Each host's answer of ``sweepops_log`` (playbooks/logs.yml) about ``target`` (a
         run or job id; empty: list the logs) from byte ``offset``."""
-        from sweepops.ansible.runner import collect
-
         targets = {
             host: {
                 "lab_root": info["lab_root"],

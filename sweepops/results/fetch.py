@@ -21,6 +21,7 @@ from typing import Any
 from sweepops.core import paths
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
+from sweepops.remote.sweep_layout import read_record
 
 #: sacct columns asked for (``-P`` output, one row per job, requeued instance and step).
 SACCT_FORMAT = "JobID,JobIDRaw,State,ExitCode,ElapsedRaw,MaxRSS,AllocTRES"
@@ -265,8 +266,6 @@ def keep_good_copies(dest: Path, transferred: list[str]) -> list[str]:
     """After a fetch into ``dest``: a run record that arrived unreadable (truncated on the
     cluster) is replaced by the copy it overwrote when that one was good (rsync kept it in
     ``dest/.previous``). Returns one warning per unreadable record; ``.previous`` goes."""
-    from sweepops.remote.sweep_layout import read_record
-
     warnings = []
     previous = dest / PREVIOUS
     for name in transferred:
