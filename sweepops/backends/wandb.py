@@ -5,6 +5,9 @@
 * :func:`find_api_key` reads the key the way wandb does: ``WANDB_API_KEY``, else the
   ``~/.netrc`` entry for the server's ``host[:port]``. The key is never logged or returned
   in a record.
+* :class:`WandbBackend` is the :class:`~sweepops.backends.base.SweepBackend` of a deploy
+  whose sweeps live on a wandb server (the checks before anything is made, the handoff of
+  clusters whose compute nodes cannot reach it, each sweep's agent and metadata).
 * :func:`create_wandb_sweeps` creates every sweep with ``wandb.sweep(config, entity=,
   project=)`` in one child Python (``python -m sweepops.backends.wandb``: the SDK prints and
   starts ``wandb-core``, which must not touch the caller's stdout, e.g. an Ansible module's).
@@ -23,15 +26,16 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sweepops.backends.base import CreateRequest, RemoteSweep, SweepBackend
+from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
+from sweepops.remote import handoff
+from sweepops.runtime.offline_sweep import OfflineSweep
 
 BACKENDS = ("wandb", "offline", "auto")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -141,6 +145,9 @@ def check_server(url: str, api_key: str, *, nothing: str, timeout: float = 15) -
     """Ask the server who the key belongs to (GraphQL ``Viewer``); returns the entity. Raises
     SweepopsError, ending with ``nothing`` (what was not done), when the server cannot be
     reached or refuses the key: one quick request instead of the SDK's minutes of retries."""
+    import urllib.error
+    import urllib.request  # (http.client, ssl: ~50 ms, only when a server is asked)
+
     body = json.dumps(
         {"operationName": "Viewer", "query": "query Viewer { viewer { id entity } }"}
     ).encode()
@@ -174,17 +181,8 @@ def check_server(url: str, api_key: str, *, nothing: str, timeout: float = 15) -
     return str(viewer.get("entity") or "")
 
 
-@dataclass(frozen=True)
-class CreatedSweep:
-    name: str
-    id: str
-    entity: str
-    project: str
-    url: str
-
-    @property
-    def path(self) -> str:
-        return f"{self.entity}/{self.project}/{self.id}"
+#: A sweep made on the server (the backend interface's :class:`RemoteSweep`).
+CreatedSweep = RemoteSweep
 
 
 def create_wandb_sweeps(
@@ -255,6 +253,154 @@ def create_wandb_sweeps(
             "the sweep config (`sweepops validate`)",
         )
     return made
+
+
+def handoff_for(root: Path, compute_internet: Mapping[str, Any] | None) -> dict[str, str]:
+    """{host: why} of the clusters whose jobs log offline for ``sweepops sync`` (the
+    provisioning facts are read from ``ROOT/.sweepops/facts/HOST.json``)."""
+    try:
+        return handoff.handoff_hosts(compute_internet or {}, paths.facts_dir(root))
+    except ValueError as exc:
+        raise SweepopsError(
+            str(exc), hint="set compute_internet in the cluster's group_vars"
+        ) from None
+
+
+def wandb_config(experiment: str, tags: tuple[str, ...], config: dict[str, Any]) -> dict[str, Any]:
+    """The config sent to wandb: named ``<experiment>_<date>_<tags>_<hash>``, the subtest
+    tags in its description (wandb's schema has no ``tags`` key; runs get WANDB_TAGS)."""
+    out = dict(config)
+    out["name"] = sweep_name(experiment, tags, config)
+    if tags:
+        note = "tags: " + ",".join(tags)
+        out["description"] = f"{out['description']} ({note})" if out.get("description") else note
+    return out
+
+
+class WandbBackend(SweepBackend):
+    """Sweeps on the wandb server at ``url``: created there first; agents run ``wandb
+    agent``, except on the clusters in :attr:`handoff` (their jobs run the offline agent on a
+    sweep directory with the wandb sweep's id and config; ``sweepops sync`` uploads)."""
+
+    name = "wandb"
+
+    def __init__(self, why: str, url: str):
+        super().__init__(why, url)
+        self.entity: str | None = None
+        self.project = ""
+
+    def create(
+        self, exp: Any, configs: list[dict[str, Any]], request: CreateRequest
+    ) -> list[RemoteSweep | None]:
+        self.entity = str(exp.raw.get("entity") or request.entity or "") or None
+        self.project = str(exp.raw.get("project") or request.project or exp.name)
+        self.handoff = handoff_for(request.root, request.compute_internet)
+        self.refuse_mixed(request.compute_internet)
+        missing = [
+            msg
+            for host, msg in sorted(request.wandb_problems.items())
+            if msg and host not in self.handoff
+        ]
+        if missing:
+            raise SweepopsError(
+                "; ".join(missing) + f" (the sweeps are wandb's: {self.why}); nothing was created",
+                hint="or run the sweeps offline: -e sweep_backend=offline",
+            )
+        if request.dry_run:
+            return [None] * len(configs)
+        named = [
+            wandb_config(exp.name, spec.tags, c)
+            for spec, c in zip(exp.sweeps, configs, strict=True)
+        ]
+        key = require_api_key(self.url)
+        check_server(self.url, key, nothing="no sweep was created, no job submitted")
+        made = create_wandb_sweeps(
+            named, entity=self.entity, project=self.project, url=self.url, api_key=key
+        )
+        self.entity = made[0].entity if made else self.entity
+        return list(made)
+
+    def refuse_mixed(self, compute_internet: Mapping[str, Any]) -> None:
+        """Refuse clusters whose compute nodes reach the server mixed with some whose do not:
+        the server hands out runs to the online clusters' agents without knowing the offline
+        ones' (until ``sweepops sync``), so shared grid points would run twice."""
+        online = [c for c in compute_internet if c not in self.handoff]
+        if self.handoff and online:
+            raise SweepopsError(
+                f"one wandb deploy cannot mix clusters whose compute nodes reach wandb "
+                f"({', '.join(sorted(online))}) with clusters whose do not "
+                f"({', '.join(sorted(self.handoff))}): the server would hand out grid points "
+                "the offline ones run too; nothing was created",
+                hint="deploy to each kind separately (-e clusters=...), or set compute_internet "
+                "the same for all",
+            )
+
+    def record_fields(self, exp: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "entity": self.entity,
+            "project": self.project,
+            "base_url": self.url,
+            "handoff": self.handoff,
+        }
+        if self.handoff:
+            out["backend_reason"] = (
+                f"{self.why}; compute nodes without internet on {', '.join(sorted(self.handoff))}"
+                f": their jobs log offline, upload the runs with `sweepops sync {exp.name}`"
+            )
+        return out
+
+    def sweep_fields(
+        self, env: dict[str, str], remote: RemoteSweep | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        env.update(WANDB_PROJECT=self.project)
+        if self.entity:
+            env["WANDB_ENTITY"] = self.entity
+        meta: dict[str, Any] = {
+            "engine": "wandb",
+            "base_url": self.url,
+            "entity": self.entity,
+            "project": self.project,
+        }
+        if remote is not None:
+            meta.update(wandb_name=remote.name, path=remote.path, url=remote.url)
+        entry = {
+            k: meta.get(k) for k in ("entity", "project", "base_url", "path", "url", "wandb_name")
+        }
+        return meta, {**entry, "run_env": env}
+
+    def watch_url(self, entry: Mapping[str, Any]) -> str | None:
+        return str(entry.get("url") or "") or None
+
+    def runs_on_disk(self, where: str) -> bool:
+        return where in self.handoff
+
+    def agent_argv(
+        self,
+        sweep: OfflineSweep,
+        k: int,
+        *,
+        python: str,
+        code_dir: Path,
+        agent_args: list[str],
+        target: str | None,
+    ) -> tuple[list[str], Path]:
+        """The real ``wandb agent ENTITY/PROJECT/ID``, started in the sweep's workdir (wandb
+        starts the runs in its own working directory)."""
+        workdir = Path(code_dir) / str(sweep.meta.get("workdir") or "")
+        return [python, "-m", "wandb", "agent", str(target or sweep.id)], workdir
+
+    def agent_env(self, sweep: OfflineSweep, env: dict[str, str]) -> None:
+        """The sweep's run metadata (tags, group, commit), the server and its key: the key
+        reaches this process through a temporary file (kept out of Ansible's recorded
+        environment); the agents outlive it, so they get the key itself."""
+        for key, value in (sweep.meta.get("run_env") or {}).items():
+            env.setdefault(key, str(value))
+        api_key = find_api_key(base_url(sweep.meta.get("base_url")))
+        env.pop(KEY_FILE_ENV, None)
+        if api_key:
+            env["WANDB_API_KEY"] = api_key
+        if sweep.meta.get("base_url"):
+            env["WANDB_BASE_URL"] = str(sweep.meta["base_url"])
 
 
 def _redact(text: str, secret: str) -> str:

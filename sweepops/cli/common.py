@@ -1,11 +1,13 @@
-"""What every sub-command shares: where the repository is, ``-e KEY=VALUE``, and the short
-view of the playbooks they run (``-v``, ``--no-color``)."""
+"""What every sub-command shares: where the repository is, ``-e KEY=VALUE``, the arguments
+several commands take (the experiment, ``--deploy``, ``-i``), and the short view of the
+playbooks they run (``-v``, ``--no-color``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +63,33 @@ def short_view(args: argparse.Namespace, log: Path) -> RunView:
     --diff, Ansible's own output instead (the log is kept all the same)."""
     from sweepops.ansible.view import RunView
 
-    own = args.verbose > 0 or args.diff
+    own = args.verbose > 0 or getattr(args, "diff", False)
     live = not (own or args.no_color or not sys.stdout.isatty())
     return RunView(log, live=live, display=not own)
+
+
+#: The ``argparse`` sub-parsers action commands are added to (``register(sub)``).
+SubParsers = Any
+
+EXP_HELP = "experiment name (experiments/NAME) or path"
+
+
+def add_command(
+    sub: SubParsers, name: str, func: Callable[[argparse.Namespace], int], help_: str
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` running ``func(args)``; its help is its description too."""
+    sp: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    sp.set_defaults(func=func)
+    return sp
+
+
+def add_exp(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("exp", help=EXP_HELP)
+
+
+def add_deploy_id(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--deploy", default=None, help="a deploy id (default: the latest)")
+
+
+def add_inventory(sp: argparse.ArgumentParser, help_: str = "extra inventory") -> None:
+    sp.add_argument("-i", "--inventory", action="append", default=[], help=help_)

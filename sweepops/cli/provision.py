@@ -10,15 +10,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sweepops.cli.common import add_view_flags
+from sweepops.ansible.runner import Outcome, run_playbook
+from sweepops.cli.common import add_view_flags, parse_extra_vars, short_view
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 
 
 def provision_extravars(args: argparse.Namespace) -> dict[str, Any]:
     """The playbook's extra vars from the command line (-e first, the named options win)."""
-    from sweepops.cli.common import parse_extra_vars
-
     extra = parse_extra_vars(args.extra_vars)
     if args.env:
         extra["conda_env_prefix"] = str(Path(args.env).expanduser().absolute())
@@ -28,9 +27,6 @@ def provision_extravars(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from sweepops.ansible.runner import Outcome, run_playbook
-    from sweepops.cli.common import short_view
-
     extravars = provision_extravars(args)
     password_file = None
     if args.ask_pass:

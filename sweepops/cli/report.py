@@ -11,7 +11,12 @@ from typing import Any
 
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
-from sweepops.ops.which_deploy import deploy_for, local_sweep_dirs
+from sweepops.core.records import Deploy
+from sweepops.ops.which_deploy import deploy_for
+from sweepops.records import journal
+from sweepops.results.fetch import fetch_warnings
+from sweepops.results.gather import gather
+from sweepops.results.rows import write_csv
 
 
 def report_dir(root: Path, deploy: dict[str, Any]) -> Path:
@@ -23,12 +28,10 @@ def _rows_of(
     root: Path, deploy: dict[str, Any], *, history: bool, inventory: list[str] | None = None
 ) -> tuple[list[dict[str, Any]], Any]:
     """Rows of every run of the deploy: local sweeps and, fetched, those on its clusters."""
-    from sweepops.results.fetch import fetch_warnings, gather
-
     rows, metric, fetched = gather(root, deploy, history=history, inventory=inventory)
     for warning in fetch_warnings(fetched):
         print(f"sweepops: {warning}", file=sys.stderr)
-    if not rows and not local_sweep_dirs(deploy) and not fetched:
+    if not rows and not Deploy.of(deploy).local_sweep_dirs and not fetched:
         raise SweepopsError(
             f"deploy {deploy['deploy_id']} has no sweep on this machine or any cluster",
             hint=f"`sweepops status {deploy['experiment']}` shows its progress",
@@ -50,7 +53,6 @@ def _meta_lines(root: Path, deploy: dict[str, Any]) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sweepops.records import journal
     from sweepops.results.report import PlotStyle, write_report
 
     deploy = deploy_for(args.root, args.exp, args.deploy)
@@ -73,9 +75,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from sweepops.records import journal
-    from sweepops.results.rows import write_csv
-
     deploy = deploy_for(args.root, args.exp, args.deploy)
     rows, metric = _rows_of(args.root, deploy, history=False, inventory=args.inventory)
     try:
@@ -93,8 +92,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    from sweepops.records import journal
-
     deploy = deploy_for(args.root, args.exp, args.deploy)
     path = journal.add_note(args.root, deploy, " ".join(args.text))
     print(f"noted under deploy {deploy['deploy_id']} in {path}")

@@ -7,13 +7,12 @@ import argparse
 from typing import Any
 
 from sweepops.core.errors import SweepopsError
+from sweepops.experiment.paths import resolve_experiment
 from sweepops.records import ledger
+from sweepops.results.sync import sync
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from sweepops.experiment.paths import resolve_experiment
-    from sweepops.results.sync import sync
-
     if args.watch is not None and args.watch <= 0:
         raise SweepopsError("--watch takes a positive number of seconds")
     if args.deploy:

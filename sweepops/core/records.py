@@ -127,6 +127,10 @@ class ClusterSubmission:
     shard: str | None
     inventory_sources: tuple[str, ...]
     raw: dict[str, Any] = field(repr=False)
+    #: The scheduler the jobs were submitted to (lines before it was recorded: ``slurm``,
+    #: the only scheduler that records submissions); picks the executor
+    #: (sweepops.executors.choose).
+    scheduler: str = "slurm"
 
     @classmethod
     def of(cls, host: str, raw: dict[str, Any]) -> ClusterSubmission:
@@ -143,6 +147,7 @@ class ClusterSubmission:
             shard=raw.get("shard") or None,
             inventory_sources=tuple(raw.get("inventory_sources") or ()),
             raw=raw,
+            scheduler=str(raw.get("scheduler") or "slurm"),
         )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from sweepops.backends.select import BACKENDS
 from sweepops.experiment.yamlsource import DOCUMENT_KEY, KeyPath, YamlDoc, format_problem
 
 METHODS = ("grid", "random", "bayes")
@@ -110,7 +111,7 @@ EXTENSIONS: dict[str, tuple[Callable[[Any], Any], str]] = {
 
 
 #: Top-level sweepops settings without a leading ``_`` (kept out of the wandb config).
-TOP_LEVEL_SETTINGS: dict[str, tuple[str, ...]] = {"sweep_backend": ("wandb", "offline", "auto")}
+TOP_LEVEL_SETTINGS: dict[str, tuple[str, ...]] = {"sweep_backend": (*BACKENDS, "auto")}
 
 
 def parse_extensions(block: Mapping[Any, Any]) -> dict[str, Any]:

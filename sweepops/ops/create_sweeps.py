@@ -13,17 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sweepops.artifacts.git import git_state
-from sweepops.backends import wandb as wandb_backend
+from sweepops.artifacts.git import GitState, git_state
+from sweepops.backends import wandb
+from sweepops.backends.base import CreateRequest, RemoteSweep, SweepBackend
+from sweepops.backends.select import select_backend
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.core.records import new_deploy_id
+from sweepops.experiment import joblimits
 from sweepops.experiment.expand import Experiment, load_experiment
 from sweepops.experiment.paths import resolve_experiment
 from sweepops.experiment.plan import plan_experiment, require_confirmation
 from sweepops.records import journal, ledger
-from sweepops.remote import handoff
-from sweepops.runtime.offline_sweep import OfflineSweep, sweep_meta
+from sweepops.runtime.offline_sweep import sweep_meta
 
 
 def local_lab_root(root: Path) -> Path:
@@ -145,24 +147,61 @@ def _create_sweeps(
     lab_root = (lab_root or local_lab_root(root)).resolve()
     git = git_state(root)
     if not allow_duplicate:
-        twin = ledger.same_deploy(
-            root,
-            experiment_path=str(exp.path),
-            experiment_sha256=exp.sha256,
-            commit=None if ledger.code_files(git.dirty_files) else git.commit,
-            clusters=list(clusters),
-        )
-        if twin is not None:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(twin.get("time", 0))))
-            raise SweepopsError(
-                f"deploy {twin['deploy_id']} (made {when}) already runs {exp.name} at commit "
-                f"{str(git.commit)[:10]} with the same file on {', '.join(clusters)}: a second "
-                "deploy would run the same grid again; nothing was created",
-                hint=f"see `sweepops status {exp.name}`; finish that deploy with "
-                f"-e deploy_id={twin['deploy_id']}, or run the grid again on purpose with "
-                "-e allow_duplicate=true",
-            )
-    record: dict[str, Any] = {
+        refuse_duplicate(root, exp, git, clusters)
+    record = deploy_record(exp, deploy_id, git, clusters, lab_root)
+    chosen = select_backend(backend or exp.raw.get("sweep_backend"), url=wandb.base_url(base_url))
+    record["backend"], record["backend_reason"] = chosen.name, chosen.why
+    request = CreateRequest(
+        root=root,
+        entity=entity,
+        project=project,
+        compute_internet=compute_internet or {},
+        wandb_problems=wandb_problems or {},
+        dry_run=dry_run,
+    )
+    created = chosen.create(exp, [spec.config for spec in exp.sweeps], request)
+    record.update(chosen.record_fields(exp))
+    for spec, row, remote in zip(exp.sweeps, plan["sweeps"], created, strict=True):
+        entry = sweep_entry(exp, spec, row, remote, chosen, record, git)
+        if "local" in clusters:
+            entry["dir"] = str(sweep_parent(lab_root) / entry["id"])
+            if not dry_run:
+                chosen.materialise(sweep_parent(lab_root), entry["meta"])
+        record["sweeps"].append(entry)
+    if not dry_run:
+        ledger.append(root, record)
+        journal.append_deploy(root, record)
+    return record, True
+
+
+def refuse_duplicate(root: Path, exp: Experiment, git: GitState, clusters: tuple[str, ...]) -> None:
+    """Refuse a deploy of the same experiment file at the same (clean) commit to the same
+    clusters as an earlier one: it would run the same grid again."""
+    twin = ledger.same_deploy(
+        root,
+        experiment_path=str(exp.path),
+        experiment_sha256=exp.sha256,
+        commit=None if ledger.code_files(git.dirty_files) else git.commit,
+        clusters=list(clusters),
+    )
+    if twin is None:
+        return
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(twin.get("time", 0))))
+    raise SweepopsError(
+        f"deploy {twin['deploy_id']} (made {when}) already runs {exp.name} at commit "
+        f"{str(git.commit)[:10]} with the same file on {', '.join(clusters)}: a second "
+        "deploy would run the same grid again; nothing was created",
+        hint=f"see `sweepops status {exp.name}`; finish that deploy with "
+        f"-e deploy_id={twin['deploy_id']}, or run the grid again on purpose with "
+        "-e allow_duplicate=true",
+    )
+
+
+def deploy_record(
+    exp: Experiment, deploy_id: str, git: GitState, clusters: tuple[str, ...], lab_root: Path
+) -> dict[str, Any]:
+    """The deploy's ledger line, its sweeps still to add."""
+    return {
         "deploy_id": deploy_id,
         "time": time.time(),
         "experiment": exp.name,
@@ -175,125 +214,49 @@ def _create_sweeps(
         "lab_root": str(lab_root) if "local" in clusters else None,
         "sweeps": [],
     }
-    url = wandb_backend.base_url(base_url)
-    chosen, why = wandb_backend.choose_backend(backend or exp.raw.get("sweep_backend"), url=url)
-    record["backend"], record["backend_reason"] = chosen, why
-    created: list[wandb_backend.CreatedSweep | None] = [None] * len(exp.sweeps)
-    if chosen == "wandb":
-        entity = str(exp.raw.get("entity") or entity or "") or None
-        project = str(exp.raw.get("project") or project or exp.name)
-        configs = [wandb_config(exp.name, spec.tags, spec.config) for spec in exp.sweeps]
-        offline_hosts = handoff_for(root, compute_internet)
-        online = [c for c in (compute_internet or {}) if c not in offline_hosts]
-        if offline_hosts and online:
-            # The server hands out runs to the online clusters' agents without knowing the
-            # offline ones' (until `sweepops sync`): shared grid points would run twice.
-            raise SweepopsError(
-                f"one wandb deploy cannot mix clusters whose compute nodes reach wandb "
-                f"({', '.join(sorted(online))}) with clusters whose do not "
-                f"({', '.join(sorted(offline_hosts))}): the server would hand out grid points "
-                "the offline ones run too; nothing was created",
-                hint="deploy to each kind separately (-e clusters=...), or set compute_internet "
-                "the same for all",
-            )
-        missing = [
-            msg
-            for host, msg in sorted((wandb_problems or {}).items())
-            if msg and host not in offline_hosts
-        ]
-        if missing:
-            raise SweepopsError(
-                "; ".join(missing) + f" (the sweeps are wandb's: {why}); nothing was created",
-                hint="or run the sweeps offline: -e sweep_backend=offline",
-            )
-        if not dry_run:
-            key = wandb_backend.require_api_key(url)
-            wandb_backend.check_server(url, key, nothing="no sweep was created, no job submitted")
-            made = wandb_backend.create_wandb_sweeps(
-                configs, entity=entity, project=project, url=url, api_key=key
-            )
-            created = list(made)
-            entity = made[0].entity if made else entity
-        record.update(entity=entity, project=project, base_url=url)
-        record["handoff"] = offline_hosts
-        if record["handoff"]:
-            record["backend_reason"] = (
-                f"{why}; compute nodes without internet on {', '.join(sorted(record['handoff']))}"
-                f": their jobs log offline, upload the runs with `sweepops sync {exp.name}`"
-            )
-    for i, (spec, row) in enumerate(zip(exp.sweeps, plan["sweeps"], strict=True)):
-        env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
-        remote = created[i]
-        extra: dict[str, Any] = {"experiment": exp.name, "deploy_id": deploy_id}
-        extra.update(exp.program.meta())  # where runs start: agents, job script, reproduce
-        if chosen == "wandb":
-            env.update(WANDB_PROJECT=str(record["project"]))
-            if record["entity"]:
-                env["WANDB_ENTITY"] = str(record["entity"])
-            extra.update(engine="wandb", base_url=url, entity=record["entity"])
-            extra.update(project=record["project"])
-            if remote is not None:
-                extra.update(wandb_name=remote.name, path=remote.path, url=remote.url)
-        extra["run_env"] = env
-        meta = sweep_meta(
-            config=spec.config,
-            name=spec.name,
-            tags=spec.tags,
-            sweep_id=remote.id if remote is not None else None,
-            extra=extra,
-        )
-        entry: dict[str, Any] = {
-            "id": meta["id"],
-            "name": spec.name,
-            "tags": list(spec.tags),
-            "agents": row["agents"],
-            "runs": row["runs"],
-            "meta": meta,
-            "backend": chosen,
-        }
-        if chosen == "wandb":
-            for key_ in ("entity", "project", "base_url", "path", "url", "wandb_name"):
-                entry[key_] = meta.get(key_)
-            entry["run_env"] = env
-        if "local" in clusters:
-            entry["dir"] = str(sweep_parent(lab_root) / meta["id"])
-            if not dry_run:
-                OfflineSweep.create_from_meta(sweep_parent(lab_root), meta)
-        record["sweeps"].append(entry)
-    if not dry_run:
-        ledger.append(root, record)
-        journal.append_deploy(root, record)
-    return record, True
+
+
+def sweep_entry(
+    exp: Experiment,
+    spec: Any,
+    row: Mapping[str, Any],
+    remote: RemoteSweep | None,
+    backend: SweepBackend,
+    record: Mapping[str, Any],
+    git: GitState,
+) -> dict[str, Any]:
+    """One sweep's ledger entry, its ``meta`` the exact ``sweep.json`` content (what its
+    agents run, with which metadata: the backend's part from the backend)."""
+    deploy_id = str(record["deploy_id"])
+    env = run_env(exp, spec.tags, deploy_id, git.commit, git.remote)
+    extra: dict[str, Any] = {"experiment": exp.name, "deploy_id": deploy_id}
+    extra.update(exp.program.meta())  # where runs start: agents, job script, reproduce
+    meta_fields, entry_fields = backend.sweep_fields(env, remote)
+    extra.update(meta_fields)
+    extra["run_env"] = env
+    meta = sweep_meta(
+        config=spec.config,
+        name=spec.name,
+        tags=spec.tags,
+        sweep_id=remote.id if remote is not None else None,
+        extra=extra,
+    )
+    return {
+        "id": meta["id"],
+        "name": spec.name,
+        "tags": list(spec.tags),
+        "agents": row["agents"],
+        "runs": row["runs"],
+        "meta": meta,
+        "backend": backend.name,
+        **entry_fields,
+    }
 
 
 def check_job_limits(exp: Experiment, limits: Mapping[str, Mapping[str, Any]]) -> None:
     """Refuse cluster time limits that would requeue every attempt
     (sweepops.experiment.joblimits)."""
-    from sweepops.experiment import joblimits
-
     joblimits.check(limits, (spec.time_per_run for spec in exp.sweeps))
-
-
-def handoff_for(root: Path, compute_internet: Mapping[str, Any] | None) -> dict[str, str]:
-    """{host: why} of the clusters whose jobs log offline for ``sweepops sync`` (the
-    provisioning facts are read from ``ROOT/.sweepops/facts/HOST.json``)."""
-    try:
-        return handoff.handoff_hosts(compute_internet or {}, paths.facts_dir(root))
-    except ValueError as exc:
-        raise SweepopsError(
-            str(exc), hint="set compute_internet in the cluster's group_vars"
-        ) from None
-
-
-def wandb_config(experiment: str, tags: tuple[str, ...], config: dict[str, Any]) -> dict[str, Any]:
-    """The config sent to wandb: named ``<experiment>_<date>_<tags>_<hash>``, the subtest
-    tags in its description (wandb's schema has no ``tags`` key; runs get WANDB_TAGS)."""
-    out = dict(config)
-    out["name"] = wandb_backend.sweep_name(experiment, tags, config)
-    if tags:
-        note = "tags: " + ",".join(tags)
-        out["description"] = f"{out['description']} ({note})" if out.get("description") else note
-    return out
 
 
 def run_env(

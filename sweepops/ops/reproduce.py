@@ -37,6 +37,7 @@ from typing import Any
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 from sweepops.core.records import DEPLOY, ENV, EnvEvent, kind_of
+from sweepops.executors.choose import executors_for
 from sweepops.records import ledger
 
 
@@ -51,20 +52,16 @@ class Found:
 
 
 def find_run(root: Path, run_id: str) -> Found:
-    """The run ``run_id`` in the newest deploy that has it (local sweeps, then the cache)."""
+    """The run ``run_id`` in the newest deploy that has it: in the run records each of its
+    executors keeps here (local sweeps, then each cluster's fetched copies)."""
     for deploy in reversed(ledger.deploy_lines(root)):
-        for sweep in deploy["sweeps"]:
-            places = [("local", Path(sweep["dir"]))] if sweep.get("dir") else []
-            places += [
-                (p.name, p / sweep["id"])
-                for p in sorted(paths.cache_dir(root).glob("*"))
-                if p.is_dir()
-            ]
-            for cluster, path in places:
-                rec_path = path / "runs" / f"{run_id}.json"
-                if rec_path.is_file():
-                    record = json.loads(rec_path.read_text())
-                    return Found(deploy, sweep, record, cluster)
+        sweeps = {s["id"]: s for s in deploy["sweeps"]}
+        places = [d for ex in executors_for(root, deploy) for d in ex.result_dirs()]
+        for cluster, path, _accounted in places:
+            rec_path = path / "runs" / f"{run_id}.json"
+            if path.name in sweeps and rec_path.is_file():
+                record = json.loads(rec_path.read_text())
+                return Found(deploy, sweeps[path.name], record, cluster)
     raise SweepopsError(
         f"no run {run_id} in the deploys of {ledger.ledger_path(root)}",
         hint="runs on clusters are known once fetched: run `sweepops results EXP` first",
@@ -349,7 +346,7 @@ def verify(
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from sweepops.ansible.runner import collect
-    from sweepops.results.fetch import gather
+    from sweepops.results.gather import gather
 
     p = plan(args.root, args.run_id, args.cluster)
     for note in p["notes"]:

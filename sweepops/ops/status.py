@@ -11,14 +11,17 @@ whatever failed failed (one line per failed run or job, pending jobs with Slurm'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sweepops.ops import stranded
-from sweepops.records import ledger
-from sweepops.remote.failures import FAILED_JOB_STATES, FAILED_RUN_STATES, read_tail, run_reason
+from sweepops.backends.select import runs_on_disk
+from sweepops.executors.base import Executor
+from sweepops.remote.failures import FAILED_JOB_STATES, job_reason
 from sweepops.remote.slurm import FINAL_STATES, base_job_id
 from sweepops.remote.sweep_layout import REQUEUE_STATES
+from sweepops.results.wandb_rows import gather_wandb, wandb_sweeps
+from sweepops.runtime.offline_sweep import progress_of
 
 #: wandb run states, as the offline engine's (counted the same way).
 _WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempted"}
@@ -26,28 +29,12 @@ _WANDB_STATES = {"crashed": "failed", "killed": "failed", "preempting": "preempt
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ALL_FAILED = 0, 1, 3
 
 
-def _local_failed_runs(sweep: Any, limit: int = 20) -> list[dict[str, Any]]:
-    failed = [r for r in sweep.runs() if r.get("state") in FAILED_RUN_STATES]
-    failed.sort(key=lambda r: float(r.get("ended") or 0))
-    return [
-        {
-            "id": r["id"],
-            "log": r.get("log"),
-            "why": run_reason(r, read_tail(r["log"]) if r.get("log") else ""),
-        }
-        for r in failed[-limit:]
-    ]
-
-
 def deploy_status(
-    root: Path, deploy: dict[str, Any], inventory: list[str], ask: Any
+    root: Path, deploy: dict[str, Any], executors: Sequence[Executor]
 ) -> dict[str, Any]:
-    """Everything ``status`` shows of one deploy, as data. ``ask`` is
-    ``cli._ask_clusters`` (the clusters' answers through playbooks/cluster.yml)."""
-    from sweepops.executors.local import running_agents
-    from sweepops.results.wandb_rows import wandb_sweeps
-    from sweepops.runtime.offline_sweep import OfflineSweep, parse_shard, progress_of
-
+    """Everything ``status`` shows of one deploy, as data: each executor's part (this
+    machine's sweeps, each cluster's; sweepops.executors.choose.executors_for), then the
+    sweeps whose runs are on a sweep server (wandb)."""
     online = {s["id"] for s in wandb_sweeps(deploy)}
     handoff = sorted(deploy.get("handoff") or {})
     out: dict[str, Any] = {
@@ -57,89 +44,19 @@ def deploy_status(
         "clusters": {},
         "wandb": {},
     }
-    for entry in deploy["sweeps"]:
-        if not entry.get("dir") or entry["id"] in online:
-            continue
-        sweep = OfflineSweep(entry["dir"])
-        alive = len(running_agents(sweep))
-        found = sweep.report()
-        counts = progress_of(sweep.config, found.pop("states"), sweep.shard)
-        if sweep.cancelled:  # its runs wait on purpose
-            found = {**found, "waiting": [], "lapsed": []}
-        how = f"sweepops agent {entry['dir']} --code-dir {root}"
-        out["local"].append(
-            {
-                "name": entry["name"],
-                "id": entry["id"],
-                "counts": counts,
-                "agents": alive,
-                "cancelled": sweep.cancelled,
-                "failed_runs": _local_failed_runs(sweep),
-                "notes": stranded.notes(found, live=alive > 0, how=how),
-            }
-        )
-    submitted = ledger.submissions(root, deploy["deploy_id"])
-    for host, res in sorted(ask(root, deploy, "status", inventory).items()):
-        if res.get("failed"):
-            out["clusters"][host] = {"error": res.get("msg"), "sweeps": [], "jobs": {}}
-            continue
-        sweeps = []
-        jobs_live = _jobs_live(res, submitted.get(host, {}).get("jobs") or {})
-        for entry in deploy["sweeps"]:
-            if entry["id"] in online and host not in handoff:
-                continue
-            states = dict(res["sweeps"].get(entry["id"], {}))
-            cancelled = bool(states.pop("cancelled", False))
-            states.pop("missing", None)
-            failed_runs = states.pop("failed_runs", [])
-            shard = submitted.get(host, {}).get("shard")
-            counts = progress_of(
-                entry["meta"]["config"], states, parse_shard(shard) if shard else None
-            )
-            how = ledger.by_hand(
-                host, entry["id"], {"deploy_id": deploy["deploy_id"], **submitted.get(host, {})}
-            )
-            found = (res.get("runs") or {}).get(entry["id"]) or {}
-            if cancelled:  # its runs wait on purpose
-                found = {**found, "waiting": [], "lapsed": []}
-            sweeps.append(
-                {
-                    "name": entry["name"],
-                    "id": entry["id"],
-                    "counts": counts,
-                    "cancelled": cancelled,
-                    "failed_runs": failed_runs,
-                    "notes": stranded.notes(found, live=jobs_live.get(entry["id"], False), how=how),
-                }
-            )
-        out["clusters"][host] = {
-            "error": None,
-            "warning": stranded.controller_warning(host, res.get("controller_down")),
-            "sweeps": sweeps,
-            "jobs": res.get("jobs", {}),
-        }
+    on_disk = runs_on_disk(deploy)
+    for executor in executors:
+        for key, part in executor.status(on_disk).items():
+            if isinstance(part, list):
+                out[key].extend(part)
+            else:
+                out[key].update(part)
     if online:
         out["wandb"] = _wandb_status(root, deploy, handoff)
     return out
 
 
-def _jobs_live(res: dict[str, Any], sweep_jobs: dict[str, str]) -> dict[str, bool | None]:
-    """Per sweep id (``sweep_jobs``: its job, as the ledger recorded): whether a task of its
-    job is still live in a cluster's status answer (None when the controller did not answer
-    and one may be)."""
-    jobs = res.get("jobs") or {}
-    out: dict[str, bool | None] = {}
-    for sweep_id, job in sweep_jobs.items():
-        rows = [r for j, r in jobs.items() if base_job_id(j) == str(job)]
-        live = any(r.get("state") not in FINAL_STATES for r in rows)
-        out[sweep_id] = None if live and any(r.get("stale") for r in rows) else live
-    return out
-
-
 def _wandb_status(root: Path, deploy: dict[str, Any], handoff: list[str]) -> dict[str, Any]:
-    from sweepops.results.wandb_rows import gather_wandb, wandb_sweeps
-    from sweepops.runtime.offline_sweep import progress_of
-
     rows, answers = gather_wandb(root, deploy)
     sweeps = []
     for entry in wandb_sweeps(deploy):
@@ -266,9 +183,6 @@ def failed_sweeps(
     """The sweeps every job (array task, on every cluster) of which has failed: per sweep
     name, the lines saying why (one per job). A sweep with a job still live or one that ended
     well is not in it."""
-    from sweepops.remote.failures import job_reason
-    from sweepops.remote.slurm import base_job_id
-
     out: dict[str, str] = {}
     for entry in deploy["sweeps"]:
         tasks: list[tuple[str, str, dict[str, Any]]] = []

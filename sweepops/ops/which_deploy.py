@@ -25,8 +25,3 @@ def deploy_for(root: Path, exp_ref: str, deploy_id: str | None) -> dict[str, Any
             hint=f"run `sweepops deploy {exp_ref}` first",
         )
     return deploys[-1]
-
-
-def local_sweep_dirs(deploy: dict[str, Any]) -> list[Path]:
-    """The directories of the sweeps that run on this machine (the local executor)."""
-    return [Path(s["dir"]) for s in deploy["sweeps"] if s.get("dir")]

@@ -22,6 +22,7 @@ from sweepops.core import paths
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
 from sweepops.remote.slurm import sacct_rows
+from sweepops.remote.sweep_layout import read_record
 
 #: sacct columns asked for (``-P`` output, one row per job, requeued instance and step).
 SACCT_COLUMNS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "MaxRSS", "AllocTRES")
@@ -160,10 +161,15 @@ def join_acct(row: dict[str, Any], acct: dict[str, dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------- fetching
-def targets(root: Path, deploy: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per cluster host of the deploy: what fetch.yml needs (lab root, sweeps, jobs, dest)."""
+def targets(
+    root: Path, deploy: dict[str, Any], hosts: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per cluster host of the deploy (of ``hosts``, default all): what fetch.yml needs (lab
+    root, sweeps, jobs, dest)."""
     out = {}
     for host, info in ledger.submissions(root, deploy["deploy_id"]).items():
+        if hosts is not None and host not in hosts:
+            continue
         sweep_ids = [s["id"] for s in deploy["sweeps"]]
         job_ids = sorted({str(j) for j in (info.get("jobs") or {}).values() if j})
         dest = str(cache_root(root) / host)
@@ -200,14 +206,16 @@ def fetch(
     *,
     inventory: list[str] | None = None,
     progress: Progress | None = None,
+    hosts: list[str] | None = None,
 ) -> dict[str, HostFetch]:
-    """Pull the deploy's run records from each of its clusters into the cache and read
-    their accounting. Empty when the deploy ran on no cluster."""
+    """Pull the deploy's run records from each of its clusters (of ``hosts``, default all)
+    into the cache and read their accounting. Empty when the deploy ran on no cluster (the
+    Slurm executor's fetch, sweepops.executors.slurm)."""
 
     from sweepops.ansible.events import TaskEvent
     from sweepops.ansible.runner import run_quiet
 
-    want = targets(root, deploy)
+    want = targets(root, deploy, hosts)
     if not want:
         return {}
     for info in want.values():
@@ -267,8 +275,6 @@ def keep_good_copies(dest: Path, transferred: list[str]) -> list[str]:
     """After a fetch into ``dest``: a run record that arrived unreadable (truncated on the
     cluster) is replaced by the copy it overwrote when that one was good (rsync kept it in
     ``dest/.previous``). Returns one warning per unreadable record; ``.previous`` goes."""
-    from sweepops.remote.sweep_layout import read_record
-
     warnings = []
     previous = dest / PREVIOUS
     for name in transferred:
@@ -299,72 +305,6 @@ def keep_good_copies(dest: Path, transferred: list[str]) -> list[str]:
     if previous.exists():
         shutil.rmtree(previous, ignore_errors=True)
     return warnings
-
-
-# ---------------------------------------------------------------------- rows
-def sweep_dirs(root: Path, deploy: dict[str, Any]) -> list[tuple[str, Path]]:
-    """(cluster, sweep directory) of every sweep of the deploy that has data here: the local
-    ones (cluster ``local``) and the cached copies of each cluster's."""
-    out = [("local", Path(s["dir"])) for s in deploy["sweeps"] if s.get("dir")]
-    for host in sorted(ledger.submissions(root, deploy["deploy_id"])):
-        for sweep in deploy["sweeps"]:
-            path = cache_root(root) / host / sweep["id"]
-            if (path / "sweep.json").is_file():
-                out.append((host, path))
-    return out
-
-
-def gather(
-    root: Path,
-    deploy: dict[str, Any],
-    *,
-    history: bool = False,
-    inventory: list[str] | None = None,
-    fetch_remote: bool = True,
-    progress: Progress | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, HostFetch]]:
-    """(rows, metric, what each cluster answered): every run of the deploy, wherever it ran,
-    best first, each row with ``cluster`` and ``commit`` and its job's accounting."""
-    from sweepops.results.rows import finish_rows, read_sweep_rows
-    from sweepops.results.wandb_rows import gather_wandb, wandb_sweeps
-    from sweepops.runtime.offline_sweep import OfflineSweep
-
-    fetched = fetch(root, deploy, inventory=inventory, progress=progress) if fetch_remote else {}
-    rows: list[dict[str, Any]] = []
-    metric: dict[str, Any] | None = None
-    on_wandb = {s["id"] for s in wandb_sweeps(deploy)}
-    for cluster, path in sweep_dirs(root, deploy):
-        if path.name in on_wandb:
-            continue  # its runs are on the wandb server (the directory holds agents' exits)
-        sweep_metric = OfflineSweep(path).meta["config"].get("metric")
-        metric = metric or sweep_metric
-        keys = (str(sweep_metric["name"]),) if history and sweep_metric else ()
-        _meta, sweep_rows = read_sweep_rows(path, history=keys if history else None)
-        acct = fetched[cluster].acct if cluster in fetched else {}
-        for row in sweep_rows:
-            row["cluster"] = cluster
-            row["commit"] = deploy.get("commit")
-            if cluster != "local":
-                join_acct(row, acct)
-        rows.extend(sweep_rows)
-    # wandb-backed sweeps: their runs through wandb's public API, in the same table
-    wandb_rows, answers = gather_wandb(
-        root,
-        deploy,
-        history=history,
-        fetch_remote=fetch_remote,
-        progress=None
-        if progress is None
-        else Progress("wandb", stream=progress.stream, tty=progress.tty),
-    )
-    rows.extend(wandb_rows)
-    for sweep in deploy["sweeps"]:
-        if sweep["id"] in on_wandb:
-            metric = metric or (sweep.get("meta") or {}).get("config", {}).get("metric")
-    for url, got in answers.items():
-        fetched[f"wandb {url}"] = HostFetch(f"wandb {url}", error=got.error)
-    finish_rows(rows, metric)
-    return rows, metric, fetched
 
 
 def fetch_warnings(fetched: dict[str, HostFetch]) -> list[str]:

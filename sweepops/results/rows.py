@@ -55,7 +55,7 @@ def subtest_of(tags: Iterable[str]) -> str:
     return ",".join(t for t in tags if not _TRIAL_TAG.fullmatch(t))
 
 
-def _history_points(history: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def history_points(history: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """History rows reduced to ``_step`` and ``keys`` (dotted names looked up nested)."""
     out = []
     for point in history or []:
@@ -92,7 +92,7 @@ def row_of(
         "best": False,
     }
     if history is not None:
-        row["history"] = _history_points(rec.get("history"), history)
+        row["history"] = history_points(rec.get("history"), history)
     return row
 
 

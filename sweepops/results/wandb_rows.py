@@ -196,7 +196,7 @@ def row_of(
     sweep: dict[str, Any], rec: dict[str, Any], *, history: tuple[str, ...] | None
 ) -> dict[str, Any]:
     """The result row of a wandb run (the columns of sweepops.results.rows.row_of)."""
-    from sweepops.results.rows import _history_points, subtest_of
+    from sweepops.results.rows import history_points, subtest_of
 
     meta = sweep.get("meta") or {}
     tags = list(sweep.get("tags") or meta.get("tags") or [])
@@ -224,7 +224,7 @@ def row_of(
         f"{sweep['project']}/runs/{rec['id']}",
     }
     if history is not None:
-        row["history"] = _history_points(rec.get("history"), history)
+        row["history"] = history_points(rec.get("history"), history)
     return row
 
 

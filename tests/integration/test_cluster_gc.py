@@ -3,6 +3,7 @@ snapshot a live job's batch script names stay; --check removes nothing."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -55,6 +56,7 @@ def test_gc_keeps_latest_newest_and_what_live_jobs_run(repo: Path, cluster: Clus
         assert left == sorted([keys[0], keys[2], keys[4], "LATEST", "not-a-snapshot"])
         assert (on_cluster / "agent" / "aaaaaaaaaaaaaaaa").is_dir()  # LATEST-less kind: newest
         again = sweepops(repo, cluster, "gc", cluster.name, "--keep", "1", *extra)
-        assert "removed 0 snapshot(s)" in again.stdout and "changed=0" in again.stdout
+        assert "removed 0 snapshot(s)" in again.stdout, again.stdout
+        assert re.search(rf"^changed: .*\b{cluster.name}-login 0\b", again.stdout, re.M), again.stdout
     finally:
         cluster.ssh(f"scancel {job}", check=False)

@@ -10,6 +10,8 @@ import pytest
 
 from sweepops.ansible.runner import Outcome
 from sweepops.cli import commands as cli
+from sweepops.cli.deploy import deploy_failure, run_why
+from sweepops.executors.local import LocalExecutor
 from sweepops.ops.status import exit_code, failed_sweeps, format_status
 from sweepops.records import ledger
 from sweepops.remote.failures import job_log_path, job_reason, last_error_line, run_reason
@@ -256,16 +258,16 @@ def test_deploy_failure_advises_deploy_id_only_when_sweeps_were_created():
     early.on_event(
         _event("runner_on_failed", "ansible.builtin.assert", msg="unknown cluster(s): nosuch")
     )
-    text = cli.deploy_failure(2, early, "d1")
+    text = deploy_failure(2, early, "d1")
     assert "localhost: unknown cluster(s): nosuch" in text
     assert "Nothing was created" in text and "deploy_id" not in text
     late = Outcome()
     late.on_event(_event("runner_on_ok", "sweepops_sweeps"))
     late.on_event(_event("runner_on_unreachable", "sweepops_record", "atlas-login", msg="ssh: no"))
-    text = cli.deploy_failure(4, late, "d1")
+    text = deploy_failure(4, late, "d1")
     assert "atlas-login: ssh: no" in text and "-e deploy_id=d1" in text
-    assert "Nothing was created" not in cli.deploy_failure(2, late, "d1")
-    assert "deploy_id" not in cli.deploy_failure(2, late, "d1", check=True)
+    assert "Nothing was created" not in deploy_failure(2, late, "d1")
+    assert "deploy_id" not in deploy_failure(2, late, "d1", check=True)
 
 
 # ---------------------------------------------------------------------- the CLI's words
@@ -349,7 +351,7 @@ def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
     import threading
     import time
 
-    from sweepops.ops.logs import _follow_local
+    from sweepops.executors.local import follow_local
 
     sweep = tmp_path / "sw1"
     (sweep / "runs").mkdir(parents=True)
@@ -371,7 +373,7 @@ def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
     writer = threading.Thread(target=run_on)
     writer.start()
     dirs = {"sw1": str(sweep)}
-    assert _follow_local(find_log("r1", dirs), dirs, follow=True) == 0
+    assert follow_local(find_log("r1", dirs), dirs, follow=True) == 0
     writer.join()
     assert capsys.readouterr().out == "epoch 1\nepoch 2\nepoch 3\ndone\n"
 
@@ -380,10 +382,11 @@ def test_deploy_wait_names_an_unreadable_record_not_a_log():
     # results keeps an unreadable record's row (issue 19): deploy --wait names the record
     row = {"run_id": "r1", "state": "unreadable", "record": "/lab/sweeps/s/runs/r1.json"}
     row.update(error="Expecting value: line 1 column 1 (char 0)", cluster="atlas-login")
-    why = cli._run_why(row, {})
+    local = LocalExecutor(Path("/nonexistent"), {"deploy_id": "d", "sweeps": []})
+    why = run_why(row, [local])
     assert why == (
         "its run record /lab/sweeps/s/runs/r1.json cannot be read "
         "(Expecting value: line 1 column 1 (char 0))"
     )
     failed = {"run_id": "r2", "state": "failed", "exit_code": 3, "cluster": "local", "log": ""}
-    assert cli._run_why(failed, {}) == "failed (exit 3)"
+    assert run_why(failed, [local]) == "failed (exit 3)"
