@@ -398,7 +398,7 @@ EXIT_CODES = """exit codes:
 def command_groups() -> list[Any]:
     """The ``register(sub)`` of every command group kept in a module of its own: the one
     registry of sub-commands beyond those defined here (imported when the parser is built)."""
-    from sweepops.cli import logs, provision, report, reproduce, sync
+    from sweepops.cli import dashboard, diff, logs, provision, report, reproduce, sync
     from sweepops.runtime import agent_cli
 
     return [
@@ -408,6 +408,8 @@ def command_groups() -> list[Any]:
         reproduce.register,
         logs.register,
         agent_cli.register,
+        diff.register,
+        dashboard.register,
     ]
 
 
