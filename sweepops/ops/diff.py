@@ -418,9 +418,7 @@ def fetch_sbatch(
     return None if scripts else f"no job script in {where}"
 
 
-def sbatch_section(
-    root: Path, a: Side, b: Side, *, offline: bool, inventory: list[str]
-) -> Section:
+def sbatch_section(root: Path, a: Side, b: Side, *, offline: bool, inventory: list[str]) -> Section:
     notes: list[str] = []
 
     def scripts(side: Side) -> dict[str, str]:

@@ -17,8 +17,17 @@ pytestmark = pytest.mark.integration
 
 
 def _deploy(repo: Path, deploy_id: str) -> dict:
-    proc = run_sweepops(repo, "deploy", "base.yml", "-e", f"deploy_id={deploy_id}", "--wait",
-                        "--timeout", "240", timeout=300)
+    proc = run_sweepops(
+        repo,
+        "deploy",
+        "base.yml",
+        "-e",
+        f"deploy_id={deploy_id}",
+        "--wait",
+        "--timeout",
+        "240",
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     deploy = ledger.find_deploy(repo, deploy_id)
     assert deploy is not None
@@ -29,12 +38,26 @@ def _with_env(repo: Path, deploy_id: str, digest: str, lock: str) -> None:
     """What a cluster deploy records of its env (its `submitted` line, the provision's `env`
     event before it): the local executor has none to record."""
     prefix = "/opt/envs/train"
-    ledger.append(repo, {"event": "env", "host": "c-login",
-                         "env": {"name": "train", "prefix": prefix, "lock_sha256": lock}})
-    info = {"lab_root": "/lab", "login": "c-login", "env_prefix": prefix, "env_path": prefix,
-            "env_digest": digest, "jobs": {}, "snapshot_dir": "/lab/code/x"}
-    ledger.append(repo, {"event": "submitted", "deploy_id": deploy_id,
-                         "clusters": {"c-login": info}})
+    ledger.append(
+        repo,
+        {
+            "event": "env",
+            "host": "c-login",
+            "env": {"name": "train", "prefix": prefix, "lock_sha256": lock},
+        },
+    )
+    info = {
+        "lab_root": "/lab",
+        "login": "c-login",
+        "env_prefix": prefix,
+        "env_path": prefix,
+        "env_digest": digest,
+        "jobs": {},
+        "snapshot_dir": "/lab/code/x",
+    }
+    ledger.append(
+        repo, {"event": "submitted", "deploy_id": deploy_id, "clusters": {"c-login": info}}
+    )
 
 
 def test_diff_names_each_difference_and_the_journal_links_it(repo):
@@ -59,9 +82,13 @@ def test_diff_names_each_difference_and_the_journal_links_it(repo):
     code = sections["code"]
     assert sorted(code["lines"]) == ["M experiments/base.yml", "M experiments/train.py"]
     assert "+# tuned" in code["detail"]
-    assert "-  epochs: 8" in sections["experiment file"]["detail"].replace("epochs: 8 ", "epochs: 8")
-    assert any(line.startswith("base.parameters.epochs.value: 8 -> 5")
-               for line in sections["parameters"]["lines"]), sections["parameters"]["lines"]
+    assert "-  epochs: 8" in sections["experiment file"]["detail"].replace(
+        "epochs: 8 ", "epochs: 8"
+    )
+    assert any(
+        line.startswith("base.parameters.epochs.value: 8 -> 5")
+        for line in sections["parameters"]["lines"]
+    ), sections["parameters"]["lines"]
     env = "\n".join(sections["env"]["lines"])
     assert "c-login.env_digest" in env and "c-login.package_list_sha256" in env
     assert "c-login.env_prefix" not in env
