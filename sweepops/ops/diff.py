@@ -45,6 +45,7 @@ from typing import Any
 from sweepops.artifacts.git import run_git
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
+from sweepops.core.records import Deploy
 from sweepops.records import ledger
 
 #: Sweep meta keys that are ids or bookkeeping, not what a run does.
@@ -63,6 +64,7 @@ _SUB_OWN = (
     "container_image",
     "container_digest",
     "snapshot_dir",
+    "rebuilt",  # reproduce rebuilt the snapshot: the code section compares the code
 )
 
 
@@ -87,6 +89,9 @@ class Side:
     def ids(self) -> dict[str, str]:
         """The ids of this side and their placeholders."""
         out = {self.deploy_id: "<deploy>"}
+        origin = self.deploy.get("reproduces") or {}
+        if origin.get("deploy_id"):  # a reproduction runs as its original (run_env, ...)
+            out[str(origin["deploy_id"])] = "<deploy>"
         for sweep in self.deploy["sweeps"]:
             out[str(sweep["id"])] = "<sweep>"
         if self.run is not None:
@@ -372,7 +377,8 @@ def cluster_section(root: Path, a: Side, b: Side) -> Section:
             host: {k: v for k, v in info.items() if k not in _SUB_OWN}
             for host, info in sorted(_hosts(root, side).items())
         }
-        return {"clusters": clusters, "backend": side.deploy.get("backend"), "hosts": settings}
+        backend = Deploy.of(side.deploy).backend  # none recorded: offline (as status reads it)
+        return {"clusters": clusters, "backend": backend, "hosts": settings}
 
     return _section("cluster", _normal(facts(a), a.ids()), _normal(facts(b), b.ids()))
 
@@ -418,6 +424,20 @@ def fetch_sbatch(
     return None if scripts else f"no job script in {where}"
 
 
+def _script(text: str, side: Side, name: str) -> str:
+    """A job script with its side's ids and sweep name replaced by placeholders; for a run,
+    without the job array's size (how many agents its sweep had, not how the run ran)."""
+    text = _normal(text, side.ids())
+    text = text.replace(f"--job-name={name}\n", "--job-name=<name>\n").replace(
+        f" ({name})", " (<name>)"
+    )
+    if side.run is None:
+        return text
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith("#SBATCH --array=")
+    )
+
+
 def sbatch_section(root: Path, a: Side, b: Side, *, offline: bool, inventory: list[str]) -> Section:
     notes: list[str] = []
 
@@ -438,7 +458,7 @@ def sbatch_section(root: Path, a: Side, b: Side, *, offline: bool, inventory: li
                 if path.is_file():
                     name = str(next(s["name"] for s in side.sweeps() if s["id"] == sid))
                     key = f"{host} {'run' if side.sweep is not None else name}"
-                    out[key] = _normal(path.read_text(), side.ids())
+                    out[key] = _script(path.read_text(), side, name)
         return out
 
     sa, sb = scripts(a), scripts(b)
