@@ -115,7 +115,7 @@ class Connection:
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
             self._send(json.dumps(req).encode() + b"\n")
-            out = []
+            out: list[dict[str, Any]] = []
             deadline = time.monotonic() + self.timeout
             while True:
                 try:
@@ -432,8 +432,14 @@ class Live:
             "runs": runs,
             "varied": varied_params(rows) if rows else [],
             "best": [
-                {"subtest": r["subtest"] or "all runs", "key": r["key"], "run_id": r["run_id"],
-                 "metric": r.get("metric"), "params": r["params"], "host": r["cluster"]}
+                {
+                    "subtest": r["subtest"] or "all runs",
+                    "key": r["key"],
+                    "run_id": r["run_id"],
+                    "metric": r.get("metric"),
+                    "params": r["params"],
+                    "host": r["cluster"],
+                }
                 for r in best_rows(rows)
             ],
         }

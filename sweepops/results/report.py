@@ -30,7 +30,6 @@ from typing import Any
 from sweepops.results.rows import (
     best_rows,
     curve,
-    lookup,
     metric_note,
     table_cells,
     varied_params,
