@@ -226,7 +226,8 @@ class Live:
     def _ssh(self, host: str, info: dict[str, Any]) -> Any:
         from sweepops.ops.ssh_access import host_vars, ssh_argv
 
-        sources = [*self.inventory, *ledger.inventories_of(self.root, str(info.get("deploy_id")))]
+        recorded = [s for s in info.get("inventory_sources") or [] if Path(s).exists()]
+        sources = [*self.inventory, *(s for s in recorded if s not in self.inventory)]
         try:
             hostvars = host_vars(self.root, host, sources)
         except Exception:  # the inventory is gone: the recorded login, as the deploy saw it
@@ -331,8 +332,8 @@ class Live:
 
         try:
             runlog = read_run_file(state.wandb[key])
-        except (OSError, ValueError):
-            return  # a chunk cut off mid-write: the next bytes complete it
+        except Exception:  # noqa: BLE001 - a file cut mid-write: the next bytes complete it
+            return
         state.histories[key] = list(runlog.history)
 
     def log(self, host: str, path: str, offset: int) -> dict[str, Any]:
