@@ -70,7 +70,9 @@ def write_sweep(lab: Path, sweep_id: str, runs: int, points: int, running: int) 
     for i in range(runs):
         run_id = f"{sweep_id}r{i:05d}"
         state = "running" if i < running else "finished"
-        (folder / "runs" / f"{run_id}.json").write_text(json.dumps(record(run_id, i, points, state)))
+        (folder / "runs" / f"{run_id}.json").write_text(
+            json.dumps(record(run_id, i, points, state))
+        )
         if state == "running":
             wandb = folder / "wandb" / f"offline-run-20261202_101010-{run_id}"
             wandb.mkdir(parents=True, exist_ok=True)
@@ -92,8 +94,14 @@ def scratch_root(clusters: list[Cluster], sweep_ids: list[str], runs: int) -> Pa
         "tags": [],
     }
     sweeps = [
-        {"id": s, "name": f"bench-{c.name}", "tags": [], "agents": 1, "runs": runs,
-         "meta": {**meta, "id": s, "name": f"bench-{c.name}"}}
+        {
+            "id": s,
+            "name": f"bench-{c.name}",
+            "tags": [],
+            "agents": 1,
+            "runs": runs,
+            "meta": {**meta, "id": s, "name": f"bench-{c.name}"},
+        }
         for c, s in zip(clusters, sweep_ids, strict=True)
     ]
     deploy = {"deploy_id": "bench-dash", "experiment": "bench", "sweeps": sweeps}
@@ -174,8 +182,11 @@ def main() -> None:
         for label, got in (
             ("baseline: full re-fetch of every record", baseline),
             ("idle: nothing changed", idle),
-            (f"active: {changed * len(folders)} records changed, "
-             f"{args.running * len(folders)} wandb files +{args.grow} B", active),
+            (
+                f"active: {changed * len(folders)} records changed, "
+                f"{args.running * len(folders)} wandb files +{args.grow} B",
+                active,
+            ),
         ):
             b = statistics.median(x for x, _ in got)
             s = statistics.median(y for _, y in got)
@@ -185,7 +196,9 @@ def main() -> None:
         for label, got in (("idle", idle), ("active", active)):
             b = statistics.median(x for x, _ in got)
             s = statistics.median(y for _, y in got)
-            print(f"{label}: {b / base_b:.4%} of the baseline's bytes, {s / base_s:.1%} of its time")
+            print(
+                f"{label}: {b / base_b:.4%} of the baseline's bytes, {s / base_s:.1%} of its time"
+            )
     finally:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)

@@ -69,8 +69,13 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,2400", "--disable-gpu"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,2400",
+        "--disable-gpu",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
 
@@ -85,8 +90,11 @@ def wait_for(what, check, timeout: float = 180.0, every: float = 1.0):
         time.sleep(every)
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not "
-                    "installed (apt-get install chromium chromium-driver; .ci/run does)")
+@pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="chromium and chromium-driver are not "
+    "installed (apt-get install chromium chromium-driver; .ci/run does)",
+)
 def test_the_dashboard_shows_a_running_sweep_live(repo, cluster, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
 
@@ -136,17 +144,28 @@ def test_the_dashboard_shows_a_running_sweep_live(repo, cluster, tmp_path, monke
 
         why = wait_for("a failed run's reason", failure, timeout=300)
         assert "failed" in why and "the loss diverged (dashboard test)" in why, why
-        failed = int(wait_for("the failed count", lambda: driver.find_element(
-            By.CSS_SELECTOR, f"{row} td.failed").text))
+        failed = int(
+            wait_for(
+                "the failed count",
+                lambda: driver.find_element(By.CSS_SELECTOR, f"{row} td.failed").text,
+            )
+        )
         assert failed >= 1
 
         # a run's log, shown in the page when its row is clicked
         driver.find_elements(By.CSS_SELECTOR, "tr.run[data-state='failed']")[0].click()
-        log = wait_for("the run's log", lambda: "diverged" in driver.find_element(
-            By.ID, "log").text and driver.find_element(By.ID, "log").text)
+        log = wait_for(
+            "the run's log",
+            lambda: (
+                "diverged" in driver.find_element(By.ID, "log").text
+                and driver.find_element(By.ID, "log").text
+            ),
+        )
         assert "RuntimeError" in log
-        wait_for("the varied parameters' plots",
-                 lambda: driver.find_elements(By.CSS_SELECTOR, "div.chart.vs[data-param='lr']"))
+        wait_for(
+            "the varied parameters' plots",
+            lambda: driver.find_elements(By.CSS_SELECTOR, "div.chart.vs[data-param='lr']"),
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         for path in (ARTIFACTS / "dashboard.png", tmp_path / "dashboard.png"):
             assert driver.save_screenshot(str(path)) and path.stat().st_size > 10_000

@@ -20,8 +20,9 @@ from sweepops.results.live import Connection, Live
 def record(sweep: Path, run_id: str, state: str, **more) -> Path:
     (sweep / "runs").mkdir(parents=True, exist_ok=True)
     path = sweep / "runs" / f"{run_id}.json"
-    path.write_text(json.dumps({"id": run_id, "state": state, "params": {"lr": {"value": 0.1}},
-                                **more}))
+    path.write_text(
+        json.dumps({"id": run_id, "state": state, "params": {"lr": {"value": 0.1}}, **more})
+    )
     return path
 
 
@@ -79,14 +80,32 @@ def test_the_remote_program_runs_with_the_standard_library_only(tmp_path):
 
 
 def _deploy(root: Path) -> dict:
-    meta = {"id": "s1", "name": "base", "tags": [],
-            "config": {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
-                       "parameters": {"lr": {"values": [0.1, 0.2]}}}}
-    deploy = {"deploy_id": "d1", "experiment": "base", "sweeps": [
-        {"id": "s1", "name": "base", "tags": [], "agents": 1, "runs": 2, "meta": meta}]}
+    meta = {
+        "id": "s1",
+        "name": "base",
+        "tags": [],
+        "config": {
+            "method": "grid",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"lr": {"values": [0.1, 0.2]}},
+        },
+    }
+    deploy = {
+        "deploy_id": "d1",
+        "experiment": "base",
+        "sweeps": [{"id": "s1", "name": "base", "tags": [], "agents": 1, "runs": 2, "meta": meta}],
+    }
     ledger.append(root, deploy)
-    ledger.append(root, {"event": "submitted", "deploy_id": "d1", "clusters": {
-        "c-login": {"lab_root": str(root / "lab"), "jobs": {"s1": "7"}, "login": "c"}}})
+    ledger.append(
+        root,
+        {
+            "event": "submitted",
+            "deploy_id": "d1",
+            "clusters": {
+                "c-login": {"lab_root": str(root / "lab"), "jobs": {"s1": "7"}, "login": "c"}
+            },
+        },
+    )
     return deploy
 
 
@@ -100,8 +119,9 @@ def test_an_unreachable_cluster_shows_its_cached_runs_and_says_so(tmp_path):
     def connect(host, info):
         if reachable["yes"]:
             return Connection(["sh", "-c"], python=sys.executable)
-        return Connection(["sh", "-c", "echo 'ssh: connect to host c port 22: timed out' >&2;"
-                           " exit 255", "--"])
+        return Connection(
+            ["sh", "-c", "echo 'ssh: connect to host c port 22: timed out' >&2; exit 255", "--"]
+        )
 
     live = Live(root, [deploy], connect=connect)
     live.refresh()
