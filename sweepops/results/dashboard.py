@@ -100,7 +100,18 @@ class Dashboard:
             self.live.refresh_host(state)
             self.stopping.wait(max(0.2, self.interval - (time.monotonic() - started)))
 
+    def _refresh_wandb(self) -> None:
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.live.refresh_wandb()
+            # wandb's API is slower and rate-limited: a third of the clusters' pace
+            self.stopping.wait(max(1.0, 3 * self.interval - (time.monotonic() - started)))
+
     def start(self) -> None:
+        if any(self.live.online(d) for d in self.live.deploys):
+            t = threading.Thread(target=self._refresh_wandb, daemon=True)
+            t.start()
+            self.threads.append(t)
         for host in self.live.hosts:  # each cluster at its own pace: a slow one waits alone
             t = threading.Thread(target=self._refresh, args=(host,), daemon=True)
             t.start()

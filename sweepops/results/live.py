@@ -198,23 +198,54 @@ class Live:
         self.deploy_of: dict[str, dict[str, Any]] = {}  # sweep id -> deploy
         self.version = 0
         self.lock = threading.Lock()
+        #: wandb-backed sweeps' rows, per deploy (through wandb's API, :meth:`refresh_wandb`)
+        self.wandb_rows: dict[str, list[dict[str, Any]]] = {}
+        self.wandb_errors: dict[str, dict[str, str | None]] = {}
         for deploy in deploys:
+            online = self.online(deploy)
+            handoff = set(deploy.get("handoff") or {})
             for sweep in deploy["sweeps"]:
                 self.meta[sweep["id"]] = dict(sweep.get("meta") or {})
                 self.deploy_of[sweep["id"]] = deploy
-            local = {s["id"]: str(s["dir"]) for s in deploy["sweeps"] if s.get("dir")}
+            local = {
+                s["id"]: str(s["dir"])
+                for s in deploy["sweeps"]
+                if s.get("dir") and s["id"] not in online  # its runs are on the server
+            }
             if local:
                 self._host("local", local, LocalConnection)
             for host, info in ledger.submissions(root, deploy["deploy_id"]).items():
                 where = {
                     s["id"]: str(paths.lab_sweep(info["lab_root"], s["id"]))
                     for s in deploy["sweeps"]
-                    if s["id"] in (info.get("jobs") or {}) or not info.get("jobs")
+                    if (s["id"] in (info.get("jobs") or {}) or not info.get("jobs"))
+                    and (s["id"] not in online or host in handoff)
                 }
                 self._host(host, where, lambda h=host, i=info: self.connect(h, i))
         for state in self.hosts.values():
             if state.host != "local":
                 self._load_cache(state)
+
+    @staticmethod
+    def online(deploy: dict[str, Any]) -> set[str]:
+        """The ids of the deploy's wandb-backed sweeps."""
+        from sweepops.results.wandb_rows import wandb_sweeps
+
+        return {str(s["id"]) for s in wandb_sweeps(deploy)}
+
+    def refresh_wandb(self) -> None:
+        """The wandb-backed sweeps' runs through wandb's API (incremental: only runs whose
+        heartbeat is newer than the cached ones; the cache when a server cannot be asked)."""
+        from sweepops.results.wandb_rows import gather_wandb
+
+        for deploy in self.deploys:
+            if not self.online(deploy):
+                continue
+            rows, answers = gather_wandb(self.root, deploy, history=True)
+            with self.lock:
+                self.wandb_rows[deploy["deploy_id"]] = rows
+                self.wandb_errors[deploy["deploy_id"]] = {u: a.error for u, a in answers.items()}
+                self.version += 1
 
     def _host(self, host: str, sweeps: dict[str, str], make: Any) -> None:
         state = self.hosts.get(host)
@@ -403,6 +434,34 @@ class Live:
                         "failed": failed,
                     }
                 )
+        online = {s["id"]: s for s in deploy["sweeps"] if s["id"] in self.online(deploy)}
+        for url, error in (self.wandb_errors.get(deploy["deploy_id"]) or {}).items():
+            why = f"wandb {url}: could not ask ({error}); showing cached runs" if error else ""
+            hosts[f"wandb {url}"] = {"reachable": not error, "note": why, "last_ok": None}
+        for sweep_id, sweep in online.items():
+            metric = metric or ((sweep.get("meta") or {}).get("config") or {}).get("metric")
+            states = {}
+            failed = []
+            for row in self.wandb_rows.get(deploy["deploy_id"]) or []:
+                if row.get("sweep_id") != sweep_id:
+                    continue
+                row = dict(row, cluster="wandb", key=f"wandb|{sweep_id}/{row['run_id']}")
+                state = {"crashed": "failed", "killed": "failed"}.get(row["state"], row["state"])
+                states[state] = states.get(state, 0) + 1
+                if state == "failed":
+                    row["why"] = str(row["state"])
+                    failed.append({"run": row["run_id"], "why": row["why"]})
+                rows.append(row)
+            counts = progress_of((sweep.get("meta") or {}).get("config") or {}, states)
+            sweeps.append(
+                {
+                    "name": sweep["name"],
+                    "id": sweep_id,
+                    "host": "wandb",
+                    "counts": counts,
+                    "failed": failed,
+                }
+            )
         finish_rows(rows, metric)
         name = str(metric["name"]) if metric else ""
         runs = []
