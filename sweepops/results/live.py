@@ -94,8 +94,10 @@ class Connection:
         try:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
-        except OSError as exc:
-            raise Unreachable(f"the connection closed ({exc})") from None
+        except OSError:  # ssh ended (could not connect): say what it said
+            why = self._why_closed()
+            self.proc = None
+            raise Unreachable(why) from None
         self.bytes_out += len(data)
 
     def _why_closed(self) -> str:
