@@ -393,19 +393,53 @@ class Live:
             }
 
     def _deploy_view(self, deploy: dict[str, Any]) -> dict[str, Any]:
-        from sweepops.results.rows import best_rows, curve, finish_rows, row_of, varied_params
-        from sweepops.runtime.offline_sweep import parse_shard, progress_of
+        from sweepops.results.rows import best_rows, finish_rows, varied_params
 
         rows: list[dict[str, Any]] = []
-        sweeps = []
+        sweeps: list[dict[str, Any]] = []
+        hosts: dict[str, dict[str, Any]] = {}
+        metric = self._offline_part(deploy, rows, sweeps, hosts)
+        metric = self._wandb_part(deploy, rows, sweeps, hosts) or metric
+        finish_rows(rows, metric)
+        name = str(metric["name"]) if metric else ""
+        return {
+            "experiment": deploy["experiment"],
+            "deploy_id": deploy["deploy_id"],
+            "metric": metric,
+            "hosts": hosts,
+            "sweeps": sweeps,
+            "runs": [run_view(row, name) for row in rows],
+            "varied": varied_params(rows) if rows else [],
+            "best": [
+                {
+                    "subtest": r["subtest"] or "all runs",
+                    "key": r["key"],
+                    "run_id": r["run_id"],
+                    "metric": r.get("metric"),
+                    "params": r["params"],
+                    "host": r["cluster"],
+                }
+                for r in best_rows(rows)
+            ],
+        }
+
+    def _offline_part(
+        self,
+        deploy: dict[str, Any],
+        rows: list[dict[str, Any]],
+        sweeps: list[dict[str, Any]],
+        hosts: dict[str, dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        """Rows and progress of the offline sweeps, per host (into the lists); the metric."""
+        from sweepops.results.rows import row_of
+        from sweepops.runtime.offline_sweep import parse_shard, progress_of
+
         metric: dict[str, Any] | None = None
-        hosts = {}
         submitted = ledger.submissions(self.root, deploy["deploy_id"])
         for state in self.hosts.values():
             mine = [s for s in deploy["sweeps"] if s["id"] in state.sweeps]
-            if not mine:
-                continue
-            hosts[state.host] = self._host_line(state)
+            if mine:
+                hosts[state.host] = self._host_line(state)
             for sweep in mine:
                 meta = self.meta[sweep["id"]]
                 sweep_metric = (meta.get("config") or {}).get("metric")
@@ -427,84 +461,41 @@ class Live:
                 counts = progress_of(
                     meta.get("config") or {}, states, parse_shard(shard) if shard else None
                 )
-                sweeps.append(
-                    {
-                        "name": sweep["name"],
-                        "id": sweep["id"],
-                        "host": state.host,
-                        "counts": counts,
-                        "failed": failed,
-                    }
-                )
-        online = {s["id"]: s for s in deploy["sweeps"] if s["id"] in self.online(deploy)}
+                sweeps.append(_sweep_view(sweep, state.host, counts, failed))
+        return metric
+
+    def _wandb_part(
+        self,
+        deploy: dict[str, Any],
+        rows: list[dict[str, Any]],
+        sweeps: list[dict[str, Any]],
+        hosts: dict[str, dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        """Rows and progress of the wandb-backed sweeps (as wandb's API last answered)."""
+        from sweepops.runtime.offline_sweep import progress_of
+
+        metric: dict[str, Any] | None = None
         for url, error in (self.wandb_errors.get(deploy["deploy_id"]) or {}).items():
             why = f"wandb {url}: could not ask ({error}); showing cached runs" if error else ""
             hosts[f"wandb {url}"] = {"reachable": not error, "note": why, "last_ok": None}
-        for sweep_id, sweep in online.items():
-            metric = metric or ((sweep.get("meta") or {}).get("config") or {}).get("metric")
-            states = {}
+        online = self.online(deploy)
+        for sweep in (s for s in deploy["sweeps"] if s["id"] in online):
+            config = (sweep.get("meta") or {}).get("config") or {}
+            metric = metric or config.get("metric")
+            states: dict[str, int] = {}
             failed = []
             for row in self.wandb_rows.get(deploy["deploy_id"]) or []:
-                if row.get("sweep_id") != sweep_id:
+                if row.get("sweep_id") != sweep["id"]:
                     continue
-                row = dict(row, cluster="wandb", key=f"wandb|{sweep_id}/{row['run_id']}")
-                state = {"crashed": "failed", "killed": "failed"}.get(row["state"], row["state"])
+                row = dict(row, cluster="wandb", key=f"wandb|{sweep['id']}/{row['run_id']}")
+                state = _WANDB_FAILED.get(row["state"], row["state"])
                 states[state] = states.get(state, 0) + 1
                 if state == "failed":
                     row["why"] = str(row["state"])
                     failed.append({"run": row["run_id"], "why": row["why"]})
                 rows.append(row)
-            counts = progress_of((sweep.get("meta") or {}).get("config") or {}, states)
-            sweeps.append(
-                {
-                    "name": sweep["name"],
-                    "id": sweep_id,
-                    "host": "wandb",
-                    "counts": counts,
-                    "failed": failed,
-                }
-            )
-        finish_rows(rows, metric)
-        name = str(metric["name"]) if metric else ""
-        runs = []
-        for row in rows:
-            xs, ys = curve(row, name) if name else ([], [])
-            runs.append(
-                {
-                    "key": row["key"],
-                    "host": row["cluster"],
-                    "sweep": row["sweep"],
-                    "run_id": row["run_id"],
-                    "state": row["state"],
-                    "subtest": row["subtest"],
-                    "params": row["params"],
-                    "metric": row.get("metric"),
-                    "best": row["best"],
-                    "why": row.get("why"),
-                    "log": row.get("log"),
-                    "curve": [xs, ys],
-                }
-            )
-        return {
-            "experiment": deploy["experiment"],
-            "deploy_id": deploy["deploy_id"],
-            "metric": metric,
-            "hosts": hosts,
-            "sweeps": sweeps,
-            "runs": runs,
-            "varied": varied_params(rows) if rows else [],
-            "best": [
-                {
-                    "subtest": r["subtest"] or "all runs",
-                    "key": r["key"],
-                    "run_id": r["run_id"],
-                    "metric": r.get("metric"),
-                    "params": r["params"],
-                    "host": r["cluster"],
-                }
-                for r in best_rows(rows)
-            ],
-        }
+            sweeps.append(_sweep_view(sweep, "wandb", progress_of(config, states), failed))
+        return metric
 
     @staticmethod
     def _host_line(state: HostState) -> dict[str, Any]:
@@ -516,3 +507,41 @@ class Live:
         else:
             note = ""
         return {"reachable": state.reachable, "note": note, "last_ok": state.last_ok}
+
+
+#: wandb's run states that count as failed (as ``sweepops status`` counts them).
+_WANDB_FAILED = {"crashed": "failed", "killed": "failed"}
+
+
+def _sweep_view(
+    sweep: dict[str, Any], host: str, counts: dict[str, Any], failed: list[dict[str, str]]
+) -> dict[str, Any]:
+    return {
+        "name": sweep["name"],
+        "id": sweep["id"],
+        "host": host,
+        "counts": counts,
+        "failed": failed,
+    }
+
+
+def run_view(row: dict[str, Any], metric_name: str) -> dict[str, Any]:
+    """What the page shows of one run: its row and its learning curve (rows.curve, the same
+    points the static report draws)."""
+    from sweepops.results.rows import curve
+
+    xs, ys = curve(row, metric_name) if metric_name else ([], [])
+    return {
+        "key": row["key"],
+        "host": row["cluster"],
+        "sweep": row["sweep"],
+        "run_id": row["run_id"],
+        "state": row["state"],
+        "subtest": row["subtest"],
+        "params": row["params"],
+        "metric": row.get("metric"),
+        "best": row["best"],
+        "why": row.get("why"),
+        "log": row.get("log"),
+        "curve": [xs, ys],
+    }
