@@ -40,10 +40,43 @@ def host_vars(root: Path, host: str, inventory: list[str]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout or "{}"))
 
 
-def ssh_argv(hostvars: dict[str, Any], fallback: str, *, timeout: int = 10) -> list[str]:
-    """``ssh [options] [user@]address`` (no remote command) from the host's variables."""
+def config_ssh_args(root: Path) -> str:
+    """``[ssh_connection] ssh_args`` of the repository's ansible.cfg ('' when none)."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    try:
+        cfg.read(root / "ansible.cfg")
+    except configparser.Error:
+        return ""
+    return cfg.get("ssh_connection", "ssh_args", fallback="")
+
+
+def _own_args(args: str) -> list[str]:
+    """ssh options of Ansible's ssh_args, without its ControlMaster ones (the caller holds
+    its own long-lived connection)."""
+    words = shlex.split(args)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] == "-o" and i + 1 < len(words):
+            if not words[i + 1].startswith(("ControlMaster", "ControlPersist", "ControlPath")):
+                out += words[i : i + 2]
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def ssh_argv(
+    hostvars: dict[str, Any], fallback: str, *, timeout: int = 10, cfg_args: str = ""
+) -> list[str]:
+    """``ssh [options] [user@]address`` (no remote command) from the host's variables, with
+    Ansible's ssh_args (the host's ``ansible_ssh_args``, else ansible.cfg's ``cfg_args``)."""
     address = str(hostvars.get("ansible_host") or fallback)
     argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}"]
+    argv += _own_args(str(hostvars.get("ansible_ssh_args") or cfg_args))
     argv += ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
     port = hostvars.get("ansible_port") or hostvars.get("ansible_ssh_port")
     if port:
@@ -65,4 +98,8 @@ def ssh_for(root: Path, host: str, info: dict[str, Any], inventory: list[str]) -
     for source in info.get("inventory_sources") or []:
         if source not in sources and Path(source).exists():
             sources.append(source)
-    return ssh_argv(host_vars(root, host, sources), str(info.get("login") or host))
+    return ssh_argv(
+        host_vars(root, host, sources),
+        str(info.get("login") or host),
+        cfg_args=config_ssh_args(root),
+    )

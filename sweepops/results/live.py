@@ -257,7 +257,7 @@ class Live:
             state.sweeps.update(sweeps)
 
     def _ssh(self, host: str, info: dict[str, Any]) -> Any:
-        from sweepops.ops.ssh_access import host_vars, ssh_argv
+        from sweepops.ops.ssh_access import config_ssh_args, host_vars, ssh_argv
 
         recorded = [s for s in info.get("inventory_sources") or [] if Path(s).exists()]
         sources = [*self.inventory, *(s for s in recorded if s not in self.inventory)]
@@ -270,7 +270,10 @@ class Live:
         python = str(hostvars.get("ansible_python_interpreter") or "python3")
         if "{" in python or "auto" in python:
             python = "python3"
-        return Connection(ssh_argv(hostvars, str(info.get("login") or host)), python=python)
+        argv = ssh_argv(
+            hostvars, str(info.get("login") or host), cfg_args=config_ssh_args(self.root)
+        )
+        return Connection(argv, python=python)
 
     # ------------------------------------------------------------------ the cache
     def _cache(self, host: str, sweep_id: str) -> Path:
