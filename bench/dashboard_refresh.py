@@ -65,8 +65,14 @@ def record(run_id: str, i: int, points: int, state: str = "finished") -> dict:
 
 
 def write_sweep(lab: Path, sweep_id: str, runs: int, points: int, running: int) -> Path:
+    """The records, owned by the lab's owner (the cluster's user: its deploys must still be
+    able to create sweeps in ``LAB/sweeps`` if the bench made that directory)."""
     folder = lab / "sweeps" / sweep_id
+    made_parent = not folder.parent.exists()
     (folder / "runs").mkdir(parents=True, exist_ok=True)
+    owner = lab.stat()
+    if made_parent:
+        os.chown(folder.parent, owner.st_uid, owner.st_gid)
     for i in range(runs):
         run_id = f"{sweep_id}r{i:05d}"
         state = "running" if i < running else "finished"
@@ -77,7 +83,8 @@ def write_sweep(lab: Path, sweep_id: str, runs: int, points: int, running: int) 
             wandb = folder / "wandb" / f"offline-run-20261202_101010-{run_id}"
             wandb.mkdir(parents=True, exist_ok=True)
             (wandb / f"run-{run_id}.wandb").write_bytes(os.urandom(4096))
-    os.system(f"chmod -R a+rX {folder}")
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
     return folder
 
 
