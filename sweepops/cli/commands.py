@@ -12,7 +12,9 @@ from pathlib import Path
 
 from sweepops import __version__
 from sweepops.cli import (
+    dashboard,
     deploy,
+    diff,
     experiment,
     gc,
     logs,
@@ -52,6 +54,8 @@ def command_groups() -> list[Callable[[SubParsers], None]]:
         reproduce.register,
         logs.register,
         agent_cli.register,
+        diff.register,
+        dashboard.register,
     ]
 
 

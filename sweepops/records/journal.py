@@ -169,6 +169,7 @@ def render_deploy(
             parts.append(f"dir `{_rel(root, sweep['dir'])}`")
         parts += jobs_by_sweep.get(str(sweep["id"]), [])
         lines.append("  - " + "; ".join(parts))
+    lines += previous_lines(root, deploy)
     targets = ", ".join(str(c) for c in deploy.get("clusters") or []) or "not recorded"
     lines.append(f"- **clusters** {targets}")
     for host, info in sorted((clusters or {}).items()):
@@ -178,6 +179,30 @@ def render_deploy(
         lines.append(f"  - submitted on `{host}`: job(s) {', '.join(job_ids) or 'none'}{lab}{snap}")
     lines.append(_end("deploy", dep_id))
     return "\n".join(lines) + "\n"
+
+
+def previous_lines(root: Path, deploy: dict[str, Any]) -> list[str]:
+    """The entry's link to the previous deploy of the same experiment file: the command that
+    shows what differs, and what the records alone say differs (code, experiment file)."""
+    from sweepops.ops.diff import previous_deploy
+
+    prev = previous_deploy(root, deploy)
+    if prev is None:
+        return []
+    differs = []
+    if prev.get("commit") != deploy.get("commit") or list(prev.get("dirty_files") or []) != list(
+        deploy.get("dirty_files") or []
+    ):
+        differs.append("code")
+    if prev.get("experiment_sha256") != deploy.get("experiment_sha256"):
+        differs.append("experiment file")
+    if sorted(prev.get("clusters") or []) != sorted(deploy.get("clusters") or []):
+        differs.append("clusters")
+    said = ", ".join(differs) if differs else "same code, experiment file and clusters"
+    return [
+        f"- **previous deploy** `{prev['deploy_id']}` ({said}): "
+        f"`sweepops diff {prev['deploy_id']} {deploy['deploy_id']}`"
+    ]
 
 
 def _fmt_value(value: Any) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from sweepops.results.rows import (
     best_rows,
-    lookup,
+    curve,
     metric_note,
     table_cells,
     varied_params,
@@ -343,21 +343,6 @@ def _annotate_best(ax: Any, xy: tuple[float, float], text: str, style: PlotStyle
     )
 
 
-def _series(row: dict[str, Any], name: str) -> tuple[list[float], list[float]]:
-    xs: list[float] = []
-    ys: list[float] = []
-    for i, point in enumerate(row.get("history") or []):
-        if not isinstance(point, dict):
-            continue
-        y = lookup(point, name)
-        if not _is_number(y):
-            continue
-        step: Any = point.get("_step")
-        xs.append(float(step) if _is_number(step) else float(i))
-        ys.append(float(y))
-    return xs, ys
-
-
 def _robust_limits(
     values: list[float], log: bool, goal: str = "minimize"
 ) -> tuple[float, float] | None:
@@ -392,7 +377,7 @@ def plot_learning_curves(
 
     style = style or PlotStyle()
     name = str(metric["name"])
-    series = {r["run_id"]: _series(r, name) for r in rows}
+    series = {r["run_id"]: curve(r, name) for r in rows}
     with_curve = [r for r in rows if series[r["run_id"]][0]]
     if not with_curve:
         return None

@@ -240,6 +240,23 @@ def best_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("best")]
 
 
+def curve(row: dict[str, Any], name: str) -> tuple[list[float], list[float]]:
+    """The learning curve of ``name`` in a row's history: (x, y), x = ``_step`` (else the
+    point's index). The static report's plots and the dashboard's draw these same points."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for i, point in enumerate(row.get("history") or []):
+        if not isinstance(point, dict):
+            continue
+        y = lookup(point, name)
+        if not _is_number(y):
+            continue
+        step: Any = point.get("_step")
+        xs.append(float(step) if _is_number(step) else float(i))
+        ys.append(float(y))
+    return xs, ys
+
+
 def varied_params(rows: list[dict[str, Any]]) -> list[str]:
     """Parameters that take more than one value across the rows, in first-seen order."""
     seen: dict[str, set[str]] = {}

@@ -45,6 +45,15 @@ def test_reproduce_gives_the_same_metric(repo, cluster):
     assert copy["method"] == "grid"
     assert {k: v["value"] for k, v in copy["parameters"].items()} == run["params"]
 
+    # `sweepops diff RUN ITS_REPRODUCTION`: nothing differs but the run id (the same code
+    # snapshot, parameters, env, container, job script but for the ids, cluster, metric).
+    diffed = sweepops(repo, [cluster], "diff", run["run_id"], out["reproduction"], "--json")
+    assert diffed.returncode == 0, diffed.stderr
+    result = json.loads(diffed.stdout)
+    assert result["differs"] == ["run id"], json.dumps(result["sections"], indent=1)[-6000:]
+    assert result["sections"]["sbatch"]["a"], "the job scripts were fetched and compared"
+    assert result["sections"]["metric"]["a"]["final"] == run["metric"]
+
     # An env whose package list changed since the deploy: refused, saying why.
     prefix = subs["env_prefix"]
     recs = ledger.records(repo)
