@@ -145,8 +145,8 @@ def claims_as_records_pile_up(code: Path, grid: int, k: int, tmp: Path) -> None:
     print(f"(b) one agent's claim + finish, {a * b}-point grid (median of {k})")
     print(f"    first {k} claims       {f:8.2f} ms/claim (after the sweep's first claim, "
           f"{once_first * 1000:.0f} ms)")  # fmt: skip
-    print(f"    after {a * b - k} records  {ll:8.2f} ms/claim (the first of them, {once * 1000:.0f} "
-          "ms, reads the old layout)")  # fmt: skip
+    print(f"    after {a * b - k} records  {ll:8.2f} ms/claim (the first of them, "
+          f"{once * 1000:.0f} ms, reads the old layout)")  # fmt: skip
     print(f"    last/first          {ll / f:8.2f}x  (target <= 2x)")
 
 

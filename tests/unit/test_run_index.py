@@ -181,11 +181,11 @@ def test_an_unreadable_record_is_named_and_a_deleted_one_is_run_again(tmp_path):
     sweep.run_path(done[0].run_id).write_text("{trunc")
     sweep.run_path(done[1].run_id).unlink()  # "delete the file to have it re-run"
     other = OfflineSweep(sweep.path)
-    got = []
+    got, notes = [], []
     while (c := other.claim(AGENT)) is not None:
         got.append(point(c))
         other.finish(c, state=FINISHED, exit_code=0)
-        notes = notes if got[1:] else other.notes
+        notes += other.notes
     assert sorted(got) == sorted([point(done[1]), 2, 3])
     assert any(f"{sweep.run_path(done[0].run_id)} cannot be read" in n for n in notes)
 
