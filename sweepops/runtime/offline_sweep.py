@@ -12,6 +12,8 @@ disk, or a local one)::
       logs/RUN.log          the run's stdout+stderr, one file per run, appended per attempt
       wandb/                WANDB_DIR of the runs (offline-run-* directories)
       agents/AGENT.json     agents started for the sweep (local executor, job ids)
+      index.jsonl           the run index: claims and ends, appended under the lock
+      grid.json             a grid sweep's points in the engine's order (runtime/run_index)
 
 The next run is chosen by wandb's own engine (the PyPI package ``sweeps``) under the lock, so
 concurrent agents never run the same grid point twice. A run whose agent stopped beating
