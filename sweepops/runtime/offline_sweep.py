@@ -12,6 +12,8 @@ disk, or a local one)::
       logs/RUN.log          the run's stdout+stderr, one file per run, appended per attempt
       wandb/                WANDB_DIR of the runs (offline-run-* directories)
       agents/AGENT.json     agents started for the sweep (local executor, job ids)
+      index.jsonl           the run index: claims and ends, appended under the lock
+      grid.json             a grid sweep's points in the engine's order (runtime/run_index)
 
 The next run is chosen by wandb's own engine (the PyPI package ``sweeps``) under the lock, so
 concurrent agents never run the same grid point twice. A run whose agent stopped beating
@@ -39,6 +41,7 @@ import yaml
 
 from sweepops.core.errors import SweepopsError
 from sweepops.remote import sweep_layout
+from sweepops.runtime import run_index
 from sweepops.runtime.grid import grid_size
 
 #: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
@@ -280,7 +283,11 @@ class OfflineSweep:
 
         Under the lock: runs whose lease expired become ``lost``; a ``preempted`` or ``lost``
         run is handed out again first (same id, same parameters, next attempt); otherwise
-        wandb's engine proposes the next point, honouring ``run_cap``.
+        the next point is proposed, honouring ``run_cap``: a grid's next point not taken
+        (``grid.json``, in wandb's engine's order), a random draw of wandb's engine, or (bayes)
+        wandb's engine over every run. What is taken, running and waiting comes from the
+        sweep's run index (:mod:`sweepops.runtime.run_index`): the claim of a grid or random
+        sweep reads and writes a constant amount however many runs there are.
 
         After a None, :attr:`lease_wait` is the seconds until the lease of a run still
         running elsewhere can lapse (None when no run is running: the sweep is done), and
@@ -291,54 +298,183 @@ class OfflineSweep:
         if self.cancelled:
             return None
         _warm_engine(self.config)  # heavy first imports happen outside the lock
+        if self._scan is None:
+            # Once per process, outside the lock: which records cannot be read (named in the
+            # notes) and which were deleted by hand (their points are run again).
+            names = _listdir(self.runs_dir)
+            listed = {n[: -len(".json")] for n in names if n.endswith(".json")}
+            self._scan = listed, self._read_runs()[1]
         with self.locked():
+            index = self._locked_index()
+            if index is None:
+                return self._claim_by_scan(agent, lease_seconds)
+            if not self._scanned:
+                self._note_scan(index)
+                self._scanned = True
             now = time.time()
-            records, unreadable = self._read_runs()
-            for rec in records:
-                if rec["state"] == RUNNING and self._lease_expired(rec, now):
-                    rec["state"] = LOST
-                    rec["history_of_attempts"] = rec.get("history_of_attempts", []) + [
-                        {**_attempt_summary(rec), "state": LOST, "ended": now}
-                    ]
-                    self.write_run(rec)
-            requeued = [r for r in records if r["state"] in REQUEUE_STATES]
-            if requeued:
-                rec = requeued[0]
+            for run_id in sorted(index.running):
+                entry = index.runs[run_id]
+                if sweep_layout.lease_left(str(self.path), entry.as_record(), now) < 0:
+                    self._declare_lost(index, entry, now)
+            if index.waiting:
+                entry = min((index.runs[r] for r in index.waiting), key=lambda e: (e.created, e.id))
+                rec = self._record_of(entry)
                 rec["attempt"] = int(rec.get("attempt", 1)) + 1
+                point = entry.point
             else:
-                stand_ins, unknown = self._stand_ins(unreadable)
-                for r in stand_ins:
-                    path = str(self.run_path(r["id"]))
-                    self.notes.append(
-                        f"{path} cannot be read ({unreadable[path]}): its point is not run "
-                        "again; delete the file to have it re-run"
-                    )
-                if unknown:
-                    self.notes.append(
-                        "cannot tell which points "
-                        + ", ".join(str(self.run_path(u)) for u in unknown)
-                        + " ran (unreadable, no params file): no new point is handed out "
-                        "until they are repaired or deleted"
-                    )
-                    params = None
-                else:
-                    params = self._propose(records + stand_ins)
-                if params is None:
-                    running = [self._lease_left(r, now) for r in records if r["state"] == RUNNING]
+                proposal = self._propose_indexed(index)
+                if proposal is None:
+                    running = [
+                        sweep_layout.lease_left(str(self.path), index.runs[r].as_record(), now)
+                        for r in index.running
+                    ]
                     self.lease_wait = max(0.0, min(running)) if running else None
                     return None
+                point, params = proposal
                 rec = {"id": self._fresh_run_id(), "params": params, "attempt": 1, "created": now}
-            rec.update(
-                state=RUNNING,
-                agent=agent,
-                started=time.time(),
-                lease_seconds=lease_seconds,
-                ended=None,
-                exit_code=None,
+            started = time.time()
+            index.append(
+                {"e": "claim", "id": rec["id"], "point": point, "params": rec["params"],
+                 "attempt": rec["attempt"], "created": rec["created"], "started": started,
+                 "lease_seconds": lease_seconds, "agent": agent}  # fmt: skip
             )
-            self.beat(rec["id"])
-            self.write_run(rec)
-            return Claim(run_id=rec["id"], params=rec["params"], attempt=rec["attempt"], record=rec)
+            return self._hand_out(rec, agent, lease_seconds, started)
+
+    def _hand_out(
+        self, rec: dict[str, Any], agent: dict[str, Any], lease_seconds: float, started: float
+    ) -> Claim:
+        rec.update(
+            state=RUNNING,
+            agent=agent,
+            started=started,
+            lease_seconds=lease_seconds,
+            ended=None,
+            exit_code=None,
+        )
+        self.beat(rec["id"])
+        self.write_run(rec)
+        return Claim(run_id=rec["id"], params=rec["params"], attempt=rec["attempt"], record=rec)
+
+    _scan: tuple[set[str], dict[str, str]] | None = None
+    _scanned = False
+    _index: run_index.RunIndex | None = None
+
+    def _locked_index(self) -> run_index.RunIndex | None:
+        """The sweep's run index brought up to date (built from the records when the sweep
+        has none yet); None when it cannot be built (records whose points cannot be told)."""
+        if self._index is None:
+            index = run_index.RunIndex(self.path)
+            if not index.exists():
+                records, unreadable = self._read_runs()
+                stand_ins, unknown = self._stand_ins(unreadable)
+                if unknown:
+                    return None
+                points = grid_points(self.config) if self.config.get("method") == "grid" else None
+                index.build(records + stand_ins, points)
+            self._index = index
+        self._index.refresh()
+        return self._index
+
+    def _note_scan(self, index: run_index.RunIndex) -> None:
+        """Say which records cannot be read (their points are not run again) and forget the
+        runs whose record was deleted by hand (their points are run again)."""
+        assert self._scan is not None
+        listed, unreadable = self._scan
+        for path, why in sorted(unreadable.items()):
+            self.notes.append(
+                f"{path} cannot be read ({why}): its point is not run again; "
+                "delete the file to have it re-run"
+            )
+        gone = [
+            e.id
+            for e in index.runs.values()
+            if e.state in DONE_STATES and e.id not in listed and not self.run_path(e.id).exists()
+        ]
+        if gone:
+            index.append(*({"e": "forget", "id": g} for g in gone))
+
+    def _record_of(self, entry: run_index.Entry) -> dict[str, Any]:
+        try:
+            return self.read_run(entry.id)
+        except (OSError, ValueError):  # the agent died before writing it, or it is damaged
+            return entry.as_record()
+
+    def _declare_lost(self, index: run_index.RunIndex, entry: run_index.Entry, now: float) -> None:
+        rec = self._record_of(entry)
+        if rec.get("state") != RUNNING or rec.get("attempt", 1) != entry.attempt:
+            # its end was recorded, its agent died before journalling it: the record stands
+            index.append({"e": "state", "id": entry.id, "state": rec.get("state"),
+                          "attempt": rec.get("attempt")})  # fmt: skip
+            return
+        rec["state"] = LOST
+        rec["history_of_attempts"] = rec.get("history_of_attempts", []) + [
+            {**_attempt_summary(rec), "state": LOST, "ended": now}
+        ]
+        self.write_run(rec)
+        index.append({"e": "state", "id": entry.id, "state": LOST, "attempt": entry.attempt})
+
+    def _propose_indexed(
+        self, index: run_index.RunIndex
+    ) -> tuple[int | None, dict[str, dict[str, Any]]] | None:
+        """(grid point, parameters) of the next new run, or None."""
+        config = self.config
+        cap = shard_cap(config.get("run_cap"), self.shard)
+        if cap is not None and len(index.runs) >= cap:
+            return None
+        method = config.get("method")
+        if method == "grid":
+            point = index.next_point(self.shard)
+            return None if point is None else (point, index.points()[point])
+        if method == "random":  # the engine draws without looking at the runs
+            suggestion = _sweeps_engine().next_run(config, [])
+            return None if suggestion is None else (None, _plain(suggestion.config))
+        # bayes: the engine's model is fitted to every run, so every record is read
+        records, unreadable = self._read_runs()
+        stand_ins, unknown = self._stand_ins(unreadable)
+        if unknown:
+            return None
+        params = self._propose(records + stand_ins)
+        return None if params is None else (None, params)
+
+    def _claim_by_scan(self, agent: dict[str, Any], lease_seconds: float) -> Claim | None:
+        """A claim that reads every record: for a sweep whose run index cannot be built."""
+        now = time.time()
+        records, unreadable = self._read_runs()
+        for rec in records:
+            if rec["state"] == RUNNING and self._lease_expired(rec, now):
+                rec["state"] = LOST
+                rec["history_of_attempts"] = rec.get("history_of_attempts", []) + [
+                    {**_attempt_summary(rec), "state": LOST, "ended": now}
+                ]
+                self.write_run(rec)
+        requeued = [r for r in records if r["state"] in REQUEUE_STATES]
+        if requeued:
+            rec = requeued[0]
+            rec["attempt"] = int(rec.get("attempt", 1)) + 1
+        else:
+            stand_ins, unknown = self._stand_ins(unreadable)
+            for r in stand_ins:
+                path = str(self.run_path(r["id"]))
+                self.notes.append(
+                    f"{path} cannot be read ({unreadable[path]}): its point is not run "
+                    "again; delete the file to have it re-run"
+                )
+            if unknown:
+                self.notes.append(
+                    "cannot tell which points "
+                    + ", ".join(str(self.run_path(u)) for u in unknown)
+                    + " ran (unreadable, no params file): no new point is handed out "
+                    "until they are repaired or deleted"
+                )
+                params = None
+            else:
+                params = self._propose(records + stand_ins)
+            if params is None:
+                running = [self._lease_left(r, now) for r in records if r["state"] == RUNNING]
+                self.lease_wait = max(0.0, min(running)) if running else None
+                return None
+            rec = {"id": self._fresh_run_id(), "params": params, "attempt": 1, "created": now}
+        return self._hand_out(rec, agent, lease_seconds, time.time())
 
     def _fresh_run_id(self) -> str:
         while True:
@@ -413,9 +549,22 @@ class OfflineSweep:
                     ]
                 rec.update(result)
             self.write_run(rec)
+            self._journal_state(rec)
             with contextlib.suppress(FileNotFoundError):
                 self.heartbeat_path(claim.run_id).unlink()
             return rec
+
+    def _journal_state(self, rec: dict[str, Any]) -> None:
+        """Tell the run index the state the record now has (after the record is written)."""
+        index = self._index or run_index.RunIndex(self.path)
+        if not index.exists():
+            return  # a sweep claimed by scanning (its index could not be built)
+        self._index = index
+        index.refresh()
+        entry = index.runs.get(rec["id"])
+        if entry is None or (entry.state, entry.attempt) != (rec["state"], rec.get("attempt")):
+            index.append({"e": "state", "id": rec["id"], "state": rec["state"],
+                          "attempt": rec.get("attempt")})  # fmt: skip
 
     def update_running(self, claim: Claim, **fields: Any) -> bool:
         """Merge ``fields`` into a run this agent still owns. False if it lost ownership."""
@@ -553,6 +702,13 @@ def _warm_engine(config: dict[str, Any]) -> None:
         importlib.import_module(module)
     if config.get("early_terminate"):
         importlib.import_module("sweeps.hyperband_stopping")
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
 
 
 def _plain(value: Any) -> Any:

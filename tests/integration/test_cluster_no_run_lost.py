@@ -255,3 +255,61 @@ def test_deploy_with_the_controller_stopped_says_so_and_submits_nothing(repo, cl
         "squeue to answer again",
     )
     assert set(after.stdout.split()) == before  # no job submitted
+
+
+def _agent_pids(sweep_id: str) -> list[int]:
+    """The ``sweepops agent`` processes of a sweep (the cluster shares this machine's pids)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"agent" in argv and any(a.endswith(f"/sweeps/{sweep_id}".encode()) for a in argv):
+            pids.append(int(proc.name))
+    return sorted(pids)
+
+
+BIG_GRID = """program: tests/programs/counted.py
+method: grid
+parameters:
+  x:
+    values: [{points}]
+_num_nodes: 16
+"""
+
+
+def test_sixteen_agents_two_killed_midway_every_point_of_a_512_point_grid_finishes_once(
+    repo, cluster
+):
+    # Issue 17: 16 agents (an array of 16) claim through the run index; two agents are
+    # killed -9 midway; their runs' leases lapse and are run again: every point once.
+    points = [f"p{i:03d}" for i in range(512)]
+    add_experiment(repo, "big", BIG_GRID.format(points=", ".join(points)))
+    proc = sweepops(
+        repo, cluster, "deploy", "big", "-e", f"clusters={cluster.name}",
+        "-e", "deploy_id=big-1", "-e", "agent_lease_seconds=5",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    (deploy,) = [r for r in ledger_lines(repo) if "sweeps" in r]
+    (sweep,) = deploy["sweeps"]
+    wait_for(lambda: sum(executions(cluster, sweep["id"])[1].values()) >= 120, 900, "120 runs")
+    victims = wait_for(lambda: _agent_pids(sweep["id"])[:2], 120, "two agents")
+    assert len(victims) == 2
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: sum(r["state"] == "finished" for r in records(cluster, sweep["id"])) >= 512,
+        1800,
+        "the 512 runs to finish",
+    )
+    wait_for(lambda: not _agent_pids(sweep["id"]), 300, "the agents to exit")
+    runs = records(cluster, sweep["id"])
+    finished = Counter(r["params"]["x"]["value"] for r in runs if r["state"] == "finished")
+    assert len(runs) == 512 and finished == Counter(points)  # each point once, none lost
+    starts, ends = executions(cluster, sweep["id"])
+    assert set(ends) == set(points)
+    assert sum(starts.values()) - 512 <= 2  # only the killed agents' runs started again
+    assert (cluster.cluster_lab / "sweeps" / sweep["id"] / "index.jsonl").exists()

@@ -179,3 +179,32 @@ print(json.dumps({{"rc1": first.returncode, "out1": first.stdout + first.stderr,
     starts, ends = executions(log)
     assert ends == Counter({"a": 1, "b": 1, "c": 1, "d": 1})  # none twice
     assert sum(starts.values()) == 4
+
+
+def test_eight_agents_two_killed_midway_every_point_of_a_2000_point_grid_finishes_once(tmp_path):
+    # Issue 17: claims read the run index, not every record. 8 agents share a 2,000-point
+    # grid of a no-op program; two are killed -9 midway (their runs die with them); their
+    # runs' leases lapse and the others run them again: every point finished exactly once.
+    log = tmp_path / "count.log"
+    points = [f"p{i:04d}" for i in range(2000)]
+    sweep = counted_sweep(tmp_path, {"x": {"values": points}})
+    env = agent_env(COUNT_LOG=str(log))
+    agents = [
+        start_agent(sweep.path, "--lease", "3", env=env, log=tmp_path / f"agent{i}.log")
+        for i in range(8)
+    ]
+    wait_for(lambda: sum(executions(log)[1].values()) >= 600, timeout=900, what="600 runs")
+    for victim in agents[:2]:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    for i, survivor in enumerate(agents[2:], start=2):
+        assert survivor.wait(timeout=1800) == 0, (tmp_path / f"agent{i}.log").read_text()[-3000:]
+    runs = sweep.runs()
+    finished = Counter(r["params"]["x"]["value"] for r in runs if r["state"] == FINISHED)
+    assert len(runs) == 2000  # one record per point
+    assert finished == Counter(points)  # every point finished, once: none lost, none twice
+    starts, ends = executions(log)
+    assert set(ends) == set(points)
+    assert sum(starts.values()) - 2000 <= 2  # only the killed agents' runs started again
+    assert sweep.progress()["left"] == 0 and sweep.report()["lapsed"] == []
+    assert (sweep.path / "index.jsonl").exists()
