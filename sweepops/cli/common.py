@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sweepops.core.errors import SweepopsError
 
 if TYPE_CHECKING:
+    from sweepops.ansible.runner import Outcome
     from sweepops.ansible.view import RunView
 
 
@@ -93,3 +94,33 @@ def add_deploy_id(sp: argparse.ArgumentParser) -> None:
 
 def add_inventory(sp: argparse.ArgumentParser, help_: str = "extra inventory") -> None:
     sp.add_argument("-i", "--inventory", action="append", default=[], help=help_)
+
+
+def run_viewed(
+    args: argparse.Namespace,
+    playbook: str,
+    extravars: dict[str, Any],
+    log: Path,
+    outcome: Outcome,
+    **options: Any,
+) -> int:
+    """Run a playbook for a command with the short view (:func:`short_view`): the stage lines
+    while it runs and, when it went well, what the playbook said at its end. Returns rc; the
+    caller says what a failure means (``outcome`` holds the failed tasks' messages)."""
+    from sweepops.ansible.runner import run_playbook
+
+    view = short_view(args, log)
+    rc = run_playbook(
+        args.root,
+        playbook,
+        extravars,
+        check=args.check,
+        inventory=args.inventory,
+        verbosity=max(0, args.verbose - 1),
+        outcome=outcome,
+        view=view,
+        **options,
+    )
+    if rc == 0 and view.display and view.summary:
+        print("\n".join(view.summary))
+    return rc

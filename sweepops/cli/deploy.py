@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sweepops.ansible.runner import Outcome, run_playbook
+from sweepops.ansible.runner import Outcome
 from sweepops.cli.common import (
     SubParsers,
     add_command,
@@ -19,7 +19,7 @@ from sweepops.cli.common import (
     add_inventory,
     add_view_flags,
     parse_extra_vars,
-    short_view,
+    run_viewed,
 )
 from sweepops.core import paths
 from sweepops.core.records import new_deploy_id
@@ -45,24 +45,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
     outcome = Outcome()
     log = paths.deploy_log(args.root, deploy_id)
-    view = short_view(args, log)
-    rc = run_playbook(
-        args.root,
-        "deploy.yml",
-        extravars,
-        check=args.check,
-        diff=args.diff,
-        limit=args.limit,
-        inventory=args.inventory,
-        verbosity=max(0, args.verbose - 1),
-        outcome=outcome,
-        view=view,
-    )
+    rc = run_viewed(args, "deploy.yml", extravars, log, outcome, diff=args.diff, limit=args.limit)
     if rc != 0:
         print(deploy_failure(rc, outcome, deploy_id, check=args.check, log=log), file=sys.stderr)
         return rc
-    if view.display:
-        print("\n".join(view.summary))
     if args.wait and not args.check:
         return wait_and_show(args.root, deploy_id, timeout=args.timeout, inventory=args.inventory)
     return 0

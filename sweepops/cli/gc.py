@@ -7,14 +7,14 @@ import argparse
 import sys
 from typing import Any
 
-from sweepops.ansible.runner import Outcome, run_playbook
+from sweepops.ansible.runner import Outcome
 from sweepops.cli.common import (
     SubParsers,
     add_command,
     add_inventory,
     add_view_flags,
     parse_extra_vars,
-    short_view,
+    run_viewed,
 )
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
@@ -31,26 +31,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
         extravars["keep"] = args.keep
     outcome = Outcome()
     log = paths.run_log(args.root, "gc")
-    view = short_view(args, log)
-    rc = run_playbook(
-        args.root,
-        "playbooks/gc.yml",
-        extravars,
-        check=args.check,
-        inventory=args.inventory,
-        verbosity=max(0, args.verbose - 1),
-        outcome=outcome,
-        view=view,
-    )
+    rc = run_viewed(args, "playbooks/gc.yml", extravars, log, outcome)
     if rc != 0:
         causes = "".join(f"\n  {e}" for e in outcome.errors) or " see the output above"
         print(
             f"sweepops: gc failed (exit {rc}):{causes}\nthe whole Ansible log: {log}",
             file=sys.stderr,
         )
-        return rc
-    if view.display:
-        print("\n".join(view.summary))
     return rc
 
 

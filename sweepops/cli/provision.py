@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sweepops.ansible.runner import Outcome, run_playbook
-from sweepops.cli.common import add_view_flags, parse_extra_vars, short_view
+from sweepops.ansible.runner import Outcome
+from sweepops.cli.common import add_view_flags, parse_extra_vars, run_viewed
 from sweepops.core import paths
 from sweepops.core.errors import SweepopsError
 
@@ -38,20 +38,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
             fh.write(password + "\n")
         os.environ["ANSIBLE_CONNECTION_PASSWORD_FILE"] = password_file
     log = paths.run_log(args.root, "provision")
-    view = short_view(args, log)
     outcome = Outcome()
     try:
-        rc = run_playbook(
-            args.root,
-            "provision.yml",
-            extravars,
-            check=args.check,
-            diff=args.diff,
-            limit=args.cluster,
-            inventory=args.inventory,
-            verbosity=max(0, args.verbose - 1),
-            outcome=outcome,
-            view=view,
+        rc = run_viewed(
+            args, "provision.yml", extravars, log, outcome, diff=args.diff, limit=args.cluster
         )
     finally:
         if password_file:
@@ -64,8 +54,6 @@ def cmd_provision(args: argparse.Namespace) -> int:
             f"the whole Ansible log: {log}",
             hint="a first run on a cluster you reach only with a password needs --ask-pass",
         )
-    if view.display and view.summary:
-        print("\n".join(view.summary))
     return 0
 
 
