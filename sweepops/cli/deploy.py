@@ -44,7 +44,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     deploy_id = str(extra.pop("deploy_id", None) or new_deploy_id())
     extravars = {"exp": args.exp, "deploy_id": deploy_id, **extra}
     outcome = Outcome()
-    log = paths.deploy_log(args.root, deploy_id)
+    log = paths.check_log(deploy_id) if args.check else paths.deploy_log(args.root, deploy_id)
     rc = run_viewed(args, "deploy.yml", extravars, log, outcome, diff=args.diff, limit=args.limit)
     if rc != 0:
         print(deploy_failure(rc, outcome, deploy_id, check=args.check, log=log), file=sys.stderr)

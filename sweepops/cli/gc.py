@@ -30,7 +30,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     if args.keep is not None:
         extravars["keep"] = args.keep
     outcome = Outcome()
-    log = paths.run_log(args.root, "gc")
+    log = paths.check_log("gc") if args.check else paths.run_log(args.root, "gc")
     rc = run_viewed(args, "playbooks/gc.yml", extravars, log, outcome)
     if rc != 0:
         causes = "".join(f"\n  {e}" for e in outcome.errors) or " see the output above"

@@ -37,7 +37,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as fh:
             fh.write(password + "\n")
         os.environ["ANSIBLE_CONNECTION_PASSWORD_FILE"] = password_file
-    log = paths.run_log(args.root, "provision")
+    log = paths.check_log("provision") if args.check else paths.run_log(args.root, "provision")
     outcome = Outcome()
     try:
         rc = run_viewed(

@@ -61,6 +61,14 @@ def deploy_log(root: Path, deploy_id: str) -> Path:
     return deploy_state(root, deploy_id) / "ansible.log"
 
 
+def check_log(name: str) -> Path:
+    """Where the log of a ``--check`` run goes: outside the repository's state, which check
+    mode leaves as it was."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"sweepops-check-{name}-{os.getpid()}.log"
+
+
 def run_log(root: Path, command: str) -> Path:
     """The whole Ansible output of one run of another command (provision, gc, sync, ...)."""
     import time
