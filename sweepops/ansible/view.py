@@ -94,7 +94,10 @@ def _synchronize(ev: TaskEvent) -> str | None:
                     size += os.path.getsize(os.path.join(src, name))
                 except OSError:
                     pass
-    return f"{sent} file(s) sent ({_size(size)})" if sent else "up to date"
+    if sent:
+        return f"{sent} file(s) sent ({_size(size)})"
+    # rsync --link-dest: a new snapshot whose files all were in an earlier one
+    return "0 file(s) sent (the rest linked)" if ev.res.get("changed") else "up to date"
 
 
 def _sbatch(ev: TaskEvent) -> str | None:
