@@ -107,6 +107,23 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
+def mini_repo(tmp_path: Path) -> Path:
+    """A git repository holding one small grid experiment (experiments/base.yml, 3 points)
+    and its program, committed."""
+    repo = tmp_path / "repo"
+    (repo / "experiments").mkdir(parents=True)
+    (repo / "ansible.cfg").write_text("")
+    (repo / "train.py").write_text("print('hi')\n")
+    (repo / "experiments" / "base.yml").write_text(
+        "program: train.py\nmethod: grid\nparameters:\n  x: [1, 2, 3]\n"
+    )
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    return repo
+
+
+@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
 

@@ -18,23 +18,6 @@ URL = "http://127.0.0.1:9"
 
 
 @pytest.fixture
-def mini_repo(tmp_path):
-    from tests.conftest import git
-
-    repo = tmp_path / "repo"
-    (repo / "experiments").mkdir(parents=True)
-    (repo / "ansible.cfg").write_text("")
-    (repo / "train.py").write_text("print('hi')\n")
-    (repo / "experiments" / "base.yml").write_text(
-        "program: train.py\nmethod: grid\nparameters:\n  x: [1, 2, 3]\n"
-    )
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return repo
-
-
-@pytest.fixture
 def no_key(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("SWEEPOPS_WANDB_KEY_FILE", raising=False)

@@ -69,23 +69,6 @@ def _create(root: str, out: str) -> None:
     Path(out).write_text(json.dumps({"changed": changed, "sweeps": deploy["sweeps"]}))
 
 
-@pytest.fixture
-def mini_repo(tmp_path):
-    from tests.conftest import git
-
-    repo = tmp_path / "repo"
-    (repo / "experiments").mkdir(parents=True)
-    (repo / "ansible.cfg").write_text("")
-    (repo / "train.py").write_text("print('hi')\n")
-    (repo / "experiments" / "base.yml").write_text(
-        "program: train.py\nmethod: grid\nparameters:\n  x: [1, 2, 3]\n"
-    )
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return repo
-
-
 def test_one_deploy_id_from_two_shells_at_once_is_one_deploy(mini_repo, tmp_path):
     outs = [tmp_path / f"out{k}.json" for k in range(2)]
     procs = [multiprocessing.Process(target=_create, args=(str(mini_repo), str(o))) for o in outs]
