@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sweepops.cli.common import SubParsers, add_command, add_inventory
+
 
 def chosen_deploys(root: Path, exps: list[str], deploy_ids: list[str]) -> list[dict[str, Any]]:
     """The latest deploy of each experiment named (and each deploy id given); with none
@@ -52,14 +54,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     help_ = "a live web page (127.0.0.1) of experiments' sweeps: progress, curves, failures, logs"
-    sp = sub.add_parser("dashboard", help=help_, description=help_)
-    sp.set_defaults(func=cmd_dashboard)
+    sp = add_command(sub, "dashboard", cmd_dashboard, help_)
     sp.add_argument("exp", nargs="*", help="experiments (default: the latest deploy of each)")
     sp.add_argument("--deploy", action="append", default=[], help="a deploy id (repeatable)")
     sp.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one)")
     sp.add_argument(
         "--interval", type=float, default=3.0, help="seconds between refreshes of a cluster"
     )
-    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    add_inventory(sp)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from sweepops.cli.common import SubParsers, add_command, add_inventory
+
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from sweepops.ops.diff import diff, format_diff
@@ -18,10 +20,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     help_ = "what differs between two deploys, runs or experiments (code, parameters, env, ...)"
-    sp = sub.add_parser("diff", help=help_, description=help_)
-    sp.set_defaults(func=cmd_diff)
+    sp = add_command(sub, "diff", cmd_diff, help_)
     sp.add_argument("a", metavar="A", help="a deploy id, a run id or an experiment name")
     sp.add_argument("b", metavar="B", help="the same for the other side")
     sp.add_argument("--json", action="store_true", help="print every section as JSON")
@@ -31,4 +32,4 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="ask no cluster: the job scripts only from the copies fetched before",
     )
-    sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    add_inventory(sp)
