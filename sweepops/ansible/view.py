@@ -88,7 +88,8 @@ def _synchronize(ev: TaskEvent) -> str | None:
     """Files rsync sent (its itemized lines) and their size on this machine."""
     sent = 0
     size = 0
-    for item in _items(ev.res):
+    items = _items(ev.res)
+    for item in items:
         src = str(item.get("invocation", {}).get("module_args", {}).get("src") or "")
         for line in item.get("stdout_lines") or []:
             code, _, name = str(line).removeprefix("<<CHANGED>>").partition(" ")
@@ -100,8 +101,10 @@ def _synchronize(ev: TaskEvent) -> str | None:
                     pass
     if sent:
         return f"{sent} file(s) sent ({_size(size)})"
-    # rsync --link-dest: a new snapshot whose files all were in an earlier one
-    return "0 file(s) sent (the rest linked)" if ev.res.get("changed") else "up to date"
+    # The loop syncs only trees the cluster lacks, each into a fresh directory: nothing sent
+    # means every file was hard-linked from an earlier snapshot (--link-dest), which rsync
+    # neither itemizes nor calls a change.
+    return "0 file(s) sent (the rest linked)" if items else None
 
 
 def _sbatch(ev: TaskEvent) -> str | None:
