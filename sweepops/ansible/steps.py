@@ -126,7 +126,7 @@ def code_sync_plan(p: Params, check_mode: bool) -> Result:
     ``code_sync_result`` (the snapshot); nothing changes."""
     import os
 
-    from sweepops.artifacts.sync_plan import control_path, sync_plan
+    from sweepops.artifacts.sync_plan import control_path, earlier_by_git, sync_plan
 
     snapshot = p["snapshot"] or p["computed"] or {}
     if not snapshot.get("key"):
@@ -141,6 +141,7 @@ def code_sync_plan(p: Params, check_mode: bool) -> Result:
         control=control_path(p["control_path"], os.path.expanduser(p["control_path_dir"] or "")),
         ssh_extra_args=p["ssh_extra_args"] or "",
         extra_opts=p["rsync_extra_opts"] or [],
+        earlier=earlier_by_git(snapshot["code_dir"], snapshot["files_from"]),
     )
     facts = {
         "code_sync_plan": plan,

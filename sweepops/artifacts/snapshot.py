@@ -337,6 +337,35 @@ def snapshot_of(
     )
 
 
+#: git's mode of a submodule (gitlink) entry: its files are not in the tree's blobs.
+GITLINK_MODE = "160000"
+
+
+def tree_changes(code_dir: Path, base: str, key: str) -> list[tuple[str, str]] | None:
+    """``(status, path)`` of every file that differs from tree ``base`` to tree ``key`` (A
+    added, M modified or mode changed, D deleted, T type changed), from git's object store:
+    what a snapshot made from an earlier one on the cluster must change. None when git cannot
+    tell (``base`` unknown to this repository) or a submodule is involved (its files are not
+    in the trees)."""
+    try:
+        proc = run_git(
+            code_dir, "diff-tree", "-r", "-z", "--no-renames", "--raw", base, key, check=False
+        )
+    except SweepopsError:
+        return None
+    if proc.returncode != 0:
+        return None
+    items = _split0(proc.stdout)
+    out: list[tuple[str, str]] = []
+    # --raw -z: ":OLDMODE NEWMODE OLDSHA NEWSHA STATUS" NUL PATH NUL, per entry
+    for meta, path in zip(items[::2], items[1::2], strict=False):
+        fields = meta.lstrip(":").split()
+        if len(fields) != 5 or GITLINK_MODE in fields[:2]:
+            return None
+        out.append((fields[4][:1], path))
+    return out
+
+
 def write_file_list(files: Iterable[str], path: Path) -> bool:
     """Write ``files`` NUL-separated for ``rsync --files-from=PATH --from0``.
 

@@ -153,6 +153,71 @@ def test_new_commit_makes_a_new_snapshot_of_hard_links(cluster: Cluster, repo: P
     assert os.stat(new / "train.py").st_ino != os.stat(old / "train.py").st_ino
 
 
+def contents(root: Path) -> dict[str, tuple[str, bool, str]]:
+    """Every entry under root: its kind, its exec bit and its content (a link's target)."""
+    out = {}
+    for path in root.rglob("*"):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = ("link", False, os.readlink(path))
+        elif path.is_dir():
+            out[rel] = ("dir", False, "")
+        else:
+            out[rel] = ("file", bool(path.stat().st_mode & 0o100), path.read_text())
+    return out
+
+
+def test_a_snapshot_copied_from_the_previous_one_is_exactly_the_new_tree(
+    cluster: Cluster, repo: Path
+):
+    # Every kind of change a copy of the previous snapshot (cp -al) must apply without
+    # writing to a file the two share: edit, delete (leaving a directory empty), mode only,
+    # a new file in a new directory, a file turned into a link, a directory into a file.
+    (repo / "gone").mkdir()
+    (repo / "gone" / "only.py").write_text("x = 1\n")
+    (repo / "tool.sh").write_text("echo hi\n")
+    (repo / "data").mkdir()
+    (repo / "data" / "a.txt").write_text("a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more")
+    ok(run_playbook(cluster, repo))
+    old = cluster.cluster_lab / "code" / snapshot_of(repo, allow_dirty=False).key
+    before = {k: (*v, os.lstat(old / k).st_mode) for k, v in tree(old).items()}
+    (repo / "train.py").write_text("print('v3')\n")
+    (repo / "gone" / "only.py").unlink()
+    (repo / "tool.sh").chmod(0o755)
+    (repo / "new" / "deep").mkdir(parents=True)
+    (repo / "new" / "deep" / "n.py").write_text("n = 1\n")
+    (repo / "src" / "model.py").unlink()
+    (repo / "src" / "model.py").symlink_to("../train.py")
+    (repo / "data" / "a.txt").unlink()
+    (repo / "data").rmdir()
+    (repo / "data").write_text("now a file\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "every kind of change")
+    new_key = snapshot_of(repo, allow_dirty=False).key
+    proc = run_playbook(cluster, repo, "-v")
+    assert ok(proc)["failed"] == 0
+    assert "cp -al" in proc.stdout  # made from the previous snapshot, not compared file by file
+    new = cluster.cluster_lab / "code" / new_key
+    listed = git(repo, "ls-files", "-z").split("\0")
+    listed = [rel for rel in listed if rel]
+    expected = {}
+    for rel in listed:
+        path = repo / rel
+        for parent in Path(rel).parents:
+            if str(parent) != ".":
+                expected[str(parent)] = ("dir", False, "")
+        if path.is_symlink():
+            expected[rel] = ("link", False, os.readlink(path))
+        else:
+            expected[rel] = ("file", bool(path.stat().st_mode & 0o100), path.read_text())
+    assert contents(new) == expected  # no leftover of the old tree, no empty directory
+    assert {k: (*v, os.lstat(old / k).st_mode) for k, v in tree(old).items()} == before
+    assert os.stat(new / "tool.sh").st_ino != os.stat(old / "tool.sh").st_ino
+    assert os.stat(new / ".gitignore").st_ino == os.stat(old / ".gitignore").st_ino
+
+
 def descendants(pid: int) -> list[tuple[int, list[str]]]:
     """(pid, argv) of every live descendant of pid (from /proc)."""
     children: dict[int, list[int]] = {}
