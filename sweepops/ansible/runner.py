@@ -153,25 +153,33 @@ def run_quiet(
     *,
     inventory: list[str] | None = None,
     on_task: TaskHandler | None = None,
+    view: RunView | None = None,
 ) -> RunOutcome:
-    """Run a playbook with no output, handing each host's task result to ``on_task``.
-    The outcome keeps rc, status and the recap stats."""
+    """Run a playbook with no output (or a ``view``'s short one, which keeps the whole log;
+    Ansible's own when the view does not display), handing each host's task result to
+    ``on_task``. The outcome keeps rc, status and the recap stats."""
 
     def on_event(event: dict[str, Any]) -> bool:
+        if view is not None:
+            view.on_event(event)
         got = task_event(event)
         if got is not None and on_task is not None:
             on_task(got)
         return True
 
-    return _run(
-        root,
-        playbook,
-        extravars,
-        inventory=inventory,
-        quiet=True,
-        keep_stats=True,
-        event_handler=on_event,
-    )
+    try:
+        return _run(
+            root,
+            playbook,
+            extravars,
+            inventory=inventory,
+            quiet=view is None or view.display,
+            keep_stats=True,
+            event_handler=on_event,
+        )
+    finally:
+        if view is not None:
+            view.close()
 
 
 @dataclass
@@ -264,8 +272,10 @@ def collect(
     extravars: dict[str, Any],
     *,
     inventory: list[str] | None = None,
+    view: RunView | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run a playbook quietly and return, per host, the result of its last task.
+    """Run a playbook quietly (or with a ``view``, see :func:`run_quiet`) and return, per
+    host, the result of its last task.
 
     A host that failed or was unreachable gets ``{"failed": True, "msg": ...}``.
     """
@@ -277,5 +287,5 @@ def collect(
         elif got.failed:
             out[got.host] = {"failed": True, "msg": got.res.get("msg", str(got.res))}
 
-    run_quiet(root, playbook, extravars, inventory=inventory, on_task=on_task)
+    run_quiet(root, playbook, extravars, inventory=inventory, on_task=on_task, view=view)
     return out

@@ -322,3 +322,20 @@ class RunView:
             for name, host in stage.hosts.items()
             if host.failed is not None
         ]
+
+
+def short_view(
+    log: Path,
+    *,
+    verbose: int = 0,
+    no_color: bool = False,
+    own_output: bool = False,
+    stream: IO[str] | None = None,
+) -> RunView:
+    """The view a command shows (-v, --no-color, the ``stream``, stdout by default): the
+    short one, live on a terminal, plain lines otherwise; with ``verbose`` or ``own_output``
+    (--diff) Ansible's own output instead. The whole log is kept in ``log`` either way."""
+    stream = stream or sys.stdout
+    own = verbose > 0 or own_output
+    live = not (own or no_color or not stream.isatty())
+    return RunView(log, stream=stream, live=live, display=not own)

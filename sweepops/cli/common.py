@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sweepops.core.errors import SweepopsError
 
@@ -59,14 +58,18 @@ def add_view_flags(sp: argparse.ArgumentParser) -> None:
     )
 
 
-def short_view(args: argparse.Namespace, log: Path) -> RunView:
-    """The short view of a playbook run, its whole Ansible log kept in ``log``; with -v or
-    --diff, Ansible's own output instead (the log is kept all the same)."""
-    from sweepops.ansible.view import RunView
+def short_view(args: argparse.Namespace, log: Path, stream: IO[str] | None = None) -> RunView:
+    """The short view of a playbook run on ``stream`` (stdout), its whole Ansible log kept in
+    ``log``; with -v or --diff, Ansible's own output instead (the log is kept all the same)."""
+    from sweepops.ansible import view
 
-    own = args.verbose > 0 or getattr(args, "diff", False)
-    live = not (own or args.no_color or not sys.stdout.isatty())
-    return RunView(log, live=live, display=not own)
+    return view.short_view(
+        log,
+        verbose=args.verbose,
+        no_color=args.no_color,
+        own_output=getattr(args, "diff", False),
+        stream=stream,
+    )
 
 
 #: The ``argparse`` sub-parsers action commands are added to (``register(sub)``).

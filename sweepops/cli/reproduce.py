@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sweepops.cli.common import add_view_flags
 from sweepops.ops.reproduce import cmd_reproduce
 
 
@@ -24,3 +25,4 @@ def register(sub: Any) -> None:
         help="print JSON only on stdout: the submission, or with --wait the comparison",
     )
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    add_view_flags(sp)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sweepops.cli.common import add_view_flags, short_view
 from sweepops.core.errors import SweepopsError
+from sweepops.core.paths import run_log
 from sweepops.experiment.paths import resolve_experiment
 from sweepops.records import ledger
 from sweepops.results.sync import sync
@@ -28,7 +30,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 f"{args.exp} has not been deployed from {args.root}",
                 hint=f"run `sweepops deploy {args.exp}` first",
             )
-    return sync(args.root, deploys, watch=args.watch, inventory=args.inventory)
+    # each pass's playbook run: its stage lines; the whole log of every pass kept in one
+    # file (a failure names it)
+    log = run_log(args.root, "sync")
+    return sync(
+        args.root,
+        deploys,
+        watch=args.watch,
+        inventory=args.inventory,
+        view=lambda: short_view(args, log),
+    )
 
 
 def register(sub: Any) -> None:
@@ -50,4 +61,5 @@ def register(sub: Any) -> None:
     )
     sp.add_argument("--deploy", default=None, help="only this deploy id (default: all deploys)")
     sp.add_argument("-i", "--inventory", action="append", default=[], help="extra inventory")
+    add_view_flags(sp)
     sp.set_defaults(func=cmd_sync)

@@ -346,6 +346,8 @@ def verify(
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from sweepops.ansible.runner import collect
+    from sweepops.ansible.view import short_view
+    from sweepops.core.paths import deploy_log
     from sweepops.results.gather import gather
 
     p = plan(args.root, args.run_id, args.cluster)
@@ -366,15 +368,26 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "container_image": expect["container_image"],
         **({"env_prefix": p["env_prefix"]} if p["env_prefix"] else {}),
     }
+    # the short view of each stage (on stderr with --json: stdout carries the JSON alone),
+    # the whole Ansible log kept with the new deploy's own
+    log = deploy_log(args.root, deploy["deploy_id"])
+    view = short_view(
+        log,
+        verbose=args.verbose,
+        no_color=args.no_color,
+        stream=sys.stderr if args.json else sys.stdout,
+    )
     try:
         res = collect(
-            args.root, "playbooks/reproduce.yml", extravars, inventory=args.inventory
+            args.root, "playbooks/reproduce.yml", extravars, inventory=args.inventory, view=view
         ).get(host)
     finally:
         shutil.rmtree(rebuild_dir.parent, ignore_errors=True)
     if not res or res.get("failed"):
         msg = (res or {}).get("msg") or f"{host} did not answer (is it in the inventory?)"
-        raise SweepopsError(f"could not submit the reproduction on {host}: {msg}")
+        raise SweepopsError(
+            f"could not submit the reproduction on {host}: {msg}", hint=f"the whole log: {log}"
+        )
     # the sbatch role recorded the new deploy and its submission (steps.record), as a deploy's
     info = res.get("submission")
     if not info:

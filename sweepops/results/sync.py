@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sweepops.backends import wandb as wandb_backend
 from sweepops.core import paths
@@ -36,6 +36,9 @@ from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
 from sweepops.records import ledger
 from sweepops.remote.handoff import SYNCED_SUFFIX
+
+if TYPE_CHECKING:
+    from sweepops.ansible.view import RunView
 
 NOTHING = "nothing was uploaded and no run was marked"
 #: ``--watch`` gives up after this many passes in a row in which a server or cluster failed.
@@ -224,10 +227,14 @@ Runner = Callable[[Path, dict[str, Any]], dict[str, dict[str, Any]]]
 
 
 def run_sync_playbook(
-    root: Path, extravars: dict[str, Any], inventory: list[str] | None = None
+    root: Path,
+    extravars: dict[str, Any],
+    inventory: list[str] | None = None,
+    view: RunView | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run playbooks/sync.yml; per host, the ``sweepops_handoff`` module's result (or
-    ``{"failed": True, "msg": ...}``), with ``pulled`` set when the rsync task failed."""
+    """Run playbooks/sync.yml (with the short ``view``, which keeps the whole log); per
+    host, the ``sweepops_handoff`` module's result (or ``{"failed": True, "msg": ...}``),
+    with ``pulled`` set when the rsync task failed."""
     from sweepops.ansible.events import TaskEvent
     from sweepops.ansible.runner import run_quiet
 
@@ -242,7 +249,13 @@ def run_sync_playbook(
         elif ev.action == "sweepops_handoff":
             out[ev.host] = dict(ev.res)
 
-    run_quiet(root, "playbooks/sync.yml", extravars, inventory=inventory, on_task=on_task)
+    run_quiet(
+        root, "playbooks/sync.yml", extravars, inventory=inventory, on_task=on_task, view=view
+    )
+    if view is not None:
+        for got in out.values():
+            if got.get("failed"):
+                got["msg"] = f"{got.get('msg')} (the whole log: {view.log_path})"
     return out
 
 
@@ -254,6 +267,7 @@ def sync_once(
     progress: Progress | None = None,
     playbook: Runner | None = None,
     env: dict[str, str] | None = None,
+    view: Callable[[], RunView] | None = None,
 ) -> SyncReport:
     """One pass: check the server, list and pull, upload, mark. See the module docstring."""
     report = SyncReport()
@@ -268,7 +282,9 @@ def sync_once(
     keys = {url: wandb_backend.require_api_key(url, env=env) for url in urls}
     for url in urls:
         wandb_backend.check_server(url, keys[url], nothing=NOTHING)
-    run_playbook = playbook or (lambda r, ev: run_sync_playbook(r, ev, inventory))
+    run_playbook = playbook or (
+        lambda r, ev: run_sync_playbook(r, ev, inventory, view() if view else None)
+    )
     for host in want:
         (staging_root(root) / host).mkdir(parents=True, exist_ok=True)  # rsync's destination
     bar = progress or Progress("upload")
@@ -356,6 +372,7 @@ def sync(
     out: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
+    view: Callable[[], RunView] | None = None,
 ) -> int:
     """``sweepops sync``: one pass, or with ``watch`` (seconds) passes until no job of the
     experiment is left on those clusters. Returns the exit status (1 if a run failed to
@@ -364,7 +381,9 @@ def sync(
     failing = 0  # passes in a row that failed (server or cluster not answering)
     while True:
         try:
-            report = sync_once(root, deploys, inventory=inventory, progress=progress)
+            report = sync_once(
+                root, deploys, inventory=inventory, progress=progress, view=view
+            )
         except SweepopsError as exc:
             failing += 1
             if watch is None or "API key" in exc.message or failing >= WATCH_GIVE_UP:

@@ -110,6 +110,10 @@ def test_handoff_runs_offline_and_sync_uploads_each_run_once(repo, cluster):
         print(f"second sync: {time.monotonic() - started:.1f} s\n{again.stdout}{again.stderr}")
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         assert "uploaded 0 run(s)" in again.stdout and "6 synced before" in again.stdout
+        # the short view's line of the playbook's stage; its whole log kept
+        stage = f"✓ Hand the offline runs of wandb sweeps over to the workstation [{cluster.name}"
+        assert stage in again.stdout, again.stdout
+        assert list((repo / ".sweepops" / "logs").glob("sync-*.log"))
         assert [c.operation for c in w.calls[before:] if c.operation.startswith(UPLOADS)] == []
 
         # The key is in no file on either side (the cluster never needed it), nor in ps.

@@ -31,6 +31,9 @@ def test_reproduce_gives_the_same_metric(repo, cluster):
     proc = sweepops(repo, [cluster], "reproduce", run["run_id"], "--wait", "--json", timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "no env hash was recorded" in proc.stderr
+    # the short view, on stderr with --json: stdout holds the JSON alone
+    assert f"✓ Reproduce a run on a cluster [{cluster.name}-login]" in proc.stderr, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1, proc.stdout
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["state"] == "finished" and out["reproduction"] != run["run_id"]
     assert out["original"] == run["metric"] and out["same"], out
