@@ -254,7 +254,9 @@ def test_deploy_with_the_controller_stopped_says_so_and_submits_nothing(repo, cl
         60,
         "squeue to answer again",
     )
-    assert set(after.stdout.split()) == before  # no job submitted
+    # No job submitted: no id that was not there before (jobs of earlier tests may have
+    # aged out of squeue's list meanwhile, MinJobAge, so the sets need not be equal).
+    assert not set(after.stdout.split()) - before
 
 
 def _agent_pids(sweep_id: str) -> list[int]:
