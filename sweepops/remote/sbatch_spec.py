@@ -1,8 +1,8 @@
 """The spec of library/sweepops_sbatch.py (its arguments and documentation).
 
-The module's own code (writing the batch script and submitting it once, over
-sweepops.remote.slurm) is in the library file; its argument spec there must equal this one
-(tests/unit/test_module_docs.py), and its DOCUMENTATION is generated from this.
+The module's code (writing each batch script and submitting it once) is
+sweepops.remote.sbatch_submit; the library file is a shim that runs it with this spec, and its
+DOCUMENTATION is generated from this.
 """
 
 from __future__ import annotations
