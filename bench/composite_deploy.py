@@ -34,21 +34,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from deploy_overhead import Bench, SshCounter, make_repo, up  # noqa: E402
 
-from tests.conftest import git  # noqa: E402
+from tests.conftest import composite_of  # noqa: E402
 
 AGAIN = ("-e", "allow_duplicate=true")
-
-
-def composite(repo: Path, name: str, sweeps: int) -> None:
-    """``experiments/NAME.yml``: a composite of ``sweeps`` one-point subtests."""
-    subtests = "".join(f'    "s{i:02d}":\n      noise: {i / 100}\n' for i in range(sweeps))
-    (repo / "experiments" / f"{name}.yml").write_text(
-        "program: experiments/train.py\nmethod: grid\n"
-        "metric:\n  name: val_loss\n  goal: minimize\n"
-        "parameters:\n  epochs: 1\n  lr: 0.1\n  subtests:\n"
-        + subtests
-        + "_num_nodes: 1\n_time_per_run: 30s\n_gpus_per_run: 0\n"
-    )
 
 
 def floor(bench: Bench, sweeps: int, stamp: str) -> float:
@@ -84,10 +72,8 @@ def main() -> None:
     bench = None
     try:
         repo = make_repo(tmp / "repo", args.files)
-        composite(repo, "one", 1)
-        composite(repo, "many", args.sweeps)
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "composites")
+        composite_of(repo, "one", 1)
+        composite_of(repo, "many", args.sweeps)
         bench = Bench(cluster, repo, SshCounter(tmp), profile=False)
         stamp = time.strftime("%H%M%S")
         for exp in ("one", "many"):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env, git, run_sweepops
+from tests.conftest import agent_env, composite_of, git, run_sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
@@ -424,20 +424,6 @@ def test_deploy_wait_waits_for_the_cluster_and_prints_its_runs(repo, cluster):
     rows = lines[header + 2 : header + 8]
     assert len(rows) == 6 and all("finished" in row.split() for row in rows)
     assert all(f"{cluster.name}-login" in row for row in rows)
-
-
-def composite_of(repo: Path, name: str, sweeps: int) -> None:
-    """``experiments/NAME.yml``: a composite of ``sweeps`` one-point subtests, committed."""
-    subtests = "".join(f'    "s{i:02d}":\n      noise: {i / 100}\n' for i in range(sweeps))
-    (repo / "experiments" / f"{name}.yml").write_text(
-        "program: experiments/train.py\nmethod: grid\n"
-        "metric:\n  name: val_loss\n  goal: minimize\n"
-        "parameters:\n  epochs: 1\n  lr: 0.1\n  subtests:\n"
-        + subtests
-        + "_num_nodes: 1\n_time_per_run: 30s\n_gpus_per_run: 0\n"
-    )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", f"a {sweeps}-sweep composite")
 
 
 def test_composite_of_20_sweeps_is_one_submission_and_a_retry_submits_nothing_twice(repo, cluster):
