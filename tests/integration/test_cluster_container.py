@@ -1,0 +1,206 @@
+# ruff: noqa: F811  (the fixtures job_env and lab are imported from test_sbatch)
+"""Containers that really run (issue 15): charliecloud from Debian's packages on the test cluster.
+
+The container role (tests/playbooks/container.yml: cluster_facts + container, as provision.yml
+runs them) builds a charliecloud image from Debian's packages with debootstrap on the
+workstation (the base is cached in tests/cluster/.state/rootfs-cache, so it is fetched once
+per checkout), copies the tarball to the cluster, unpacks it there and runs the sanity command
+in it as the cluster user. Jobs (roles/sbatch, as a deploy submits them) then run the agent and
+its runs inside it with ch-run, the env bound in by reference at its own path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweepops.runtime.offline_sweep import FINISHED, PREEMPTED
+from tests.clusterlib import Cluster
+from tests.conftest import REPO, agent_env
+from tests.integration.test_sbatch import (  # noqa: F401  (fixtures)
+    BIN,
+    ENV_PREFIX,
+    Lab,
+    job_env,
+    job_ids,
+    lab,
+    recap,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.integration]
+ROOTFS_CACHE = REPO / "tests" / "cluster" / ".state" / "rootfs-cache"
+MARKER = "/etc/sweepops-test-marker"
+
+
+def container_playbook(
+    cluster: Cluster, build_dir: Path, image: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    variables: dict[str, Any] = {
+        "clusters": cluster.name,
+        "container_image": image,
+        "container_runtime": "charliecloud",
+        "container_env_prefix": ENV_PREFIX,
+        "container_env_is_conda": False,
+        "container_build_dir": str(build_dir),
+        "container_rootfs_cache": str(ROOTFS_CACHE),
+        "container_def_template": str(REPO / "templates" / "container.charliecloud.sh.j2"),
+        "container_post_commands": [f"echo built-by-the-definition > {MARKER}"],
+        "container_sanity_command": ["python", "-c", "import sys; print('SANITY', sys.prefix)"],
+        "cluster_facts_local_dir": str(build_dir / "facts"),
+    }
+    vars_file = build_dir / "vars.json"
+    vars_file.write_text(json.dumps(variables))
+    return subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(cluster.inventory),
+            "tests/playbooks/container.yml",
+            "-e",
+            f"@{vars_file}",
+            *args,
+        ],
+        cwd=REPO,
+        env=agent_env(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def image(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Provision the container once for this module's tests (the first test asserts on it)."""
+    build_dir = tmp_path_factory.mktemp("container")
+    name = f"ch-{uuid.uuid4().hex[:8]}"
+    remote = f"{cluster.lab}/containers/{name}.tar.gz"
+    started = time.monotonic()
+    first = container_playbook(cluster, build_dir, remote)
+    build_seconds = time.monotonic() - started
+    info: dict[str, Any] = {
+        "remote": remote,
+        "local": cluster.cluster_lab / "containers" / f"{name}.tar.gz",
+        "unpacked": cluster.cluster_lab / "containers" / name,
+        "build_dir": build_dir,
+        "first": first,
+        "build_seconds": build_seconds,
+        "name": name,
+    }
+    yield info
+    for path in (info["unpacked"], info["local"]):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    for extra in info["local"].parent.glob(f"{name}.tar.gz*"):
+        extra.unlink()
+
+
+def test_provision_builds_copies_unpacks_and_checks_then_changes_nothing(
+    cluster: Cluster, image: dict[str, Any]
+) -> None:
+    first = image["first"]
+    out = first.stdout + first.stderr
+    assert first.returncode == 0, out[-5000:]
+    print(f"container build+copy+unpack: {image['build_seconds']:.1f} s")
+    assert recap(first)["changed"] > 0
+    local_image = image["build_dir"] / f"{image['name']}.tar.gz"
+    assert local_image.exists() and image["local"].exists()  # built here, copied there
+    assert local_image.read_bytes() == image["local"].read_bytes()
+    unpacked: Path = image["unpacked"]
+    assert (unpacked / "etc" / "os-release").exists()
+    assert (unpacked / MARKER.lstrip("/")).read_text() == "built-by-the-definition\n"
+    assert (unpacked / ENV_PREFIX.lstrip("/")).is_dir()  # the bind point of the env
+    assert (unpacked / str(cluster.lab).lstrip("/")).is_dir()  # and of the lab root
+    # the sanity command ran in the container, as the cluster user, with the env bound in
+    assert f"SANITY {ENV_PREFIX}" in out
+    # a second provision changes nothing (no build, no copy, no unpack)
+    second = container_playbook(cluster, image["build_dir"], image["remote"])
+    assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
+    assert recap(second)["changed"] == 0, second.stdout[-5000:]
+    # check mode too
+    check = container_playbook(cluster, image["build_dir"], image["remote"], "--check")
+    assert check.returncode == 0 and recap(check)["changed"] == 0, check.stdout[-5000:]
+
+
+def container_run(lab: Lab, image: dict[str, Any], parameters: dict[str, Any], read: str):
+    sweep = lab.sweep(parameters)
+    proc = lab.playbook(
+        [lab.sweep_item(sweep, agents=1)],
+        sbatch_container_image=image["remote"],
+        sbatch_container_runtime="charliecloud",
+        sbatch_extra_directives=[f"--export=ALL,PROBE_OUT={lab.remote / 'out'},PROBE_READ={read}"],
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return sweep, job_ids(proc)[sweep.id]
+
+
+def test_runs_execute_inside_the_container_with_the_env_by_reference(
+    lab: Lab, image: dict[str, Any]
+) -> None:
+    assert image["first"].returncode == 0
+    (lab.local / "out").mkdir(parents=True, exist_ok=True)
+    lab.chown()
+    env_file = Path(ENV_PREFIX) / f"container-test-{lab.token}.txt"
+    sha_before = image["local"].read_bytes()
+    try:
+        for text in ("first", "second"):  # the env changes on the cluster, the image does not
+            env_file.write_text(text)
+            sweep, job = container_run(lab, image, {"x": {"values": [1]}}, str(env_file))
+            wait_until(
+                lambda s=sweep: [r for r in s.runs() if r["state"] == FINISHED],
+                240,
+                "the run in the container to finish",
+            )
+            ((run,),) = [sweep.runs()]
+            run_id = run.get("run_id") or run["id"]
+            rec = json.loads((lab.local / "out" / f"{run_id}.1.json").read_text())
+            assert rec["ch_running"], rec  # charliecloud's ch-run set it: inside the container
+            assert rec["image_file"] and f"env_prefix={ENV_PREFIX}" in rec["image_file"]
+            assert rec["read"] == text  # the env's file as it is now, without a rebuild
+            log = (lab.deploy_dir / "logs" / f"probe-{job}_1.out").read_text()
+            assert "(charliecloud)" in log
+    finally:
+        env_file.unlink(missing_ok=True)
+    assert image["local"].read_bytes() == sha_before
+
+
+def test_a_preempted_run_in_the_container_is_requeued(lab: Lab, image: dict[str, Any]) -> None:
+    assert image["first"].returncode == 0
+    (lab.local / "out").mkdir(parents=True, exist_ok=True)
+    lab.chown()
+    sweep, job_id = container_run(
+        lab, image, {"x": {"values": [1]}, "sleep_first": {"value": 600}}, "/etc/os-release"
+    )
+    out = lab.local / "out"
+    started = wait_until(lambda: list(out.glob("*.1.json")), 180, "the run to start")
+    run_id = started[0].name.split(".")[0]
+    assert json.loads(started[0].read_text())["ch_running"]
+    time.sleep(1)  # let the program install its SIGTERM handler
+    lab.cluster.ssh(f"scancel --signal=USR1 --batch {job_id}_1")
+    # the signal went through ch-run to the agent, which stopped the run ...
+    wait_until(lambda: (out / f"{run_id}.1.term").exists(), 60, "the run to get SIGTERM")
+    # ... and the array task was requeued, ran again in the container and finished the run
+    wait_until(
+        lambda: lab.cluster.ssh(f"squeue -h -j {job_id}_1 -o %T").stdout.strip() == "PENDING",
+        60,
+        "the task to be pending again",
+    )
+    lab.cluster.ssh(f"scontrol update JobId={job_id}_1 StartTime=now", check=False)
+    wait_until(
+        lambda: sweep.read_run(run_id)["state"] == FINISHED, 300, "the requeued run to finish"
+    )
+    rec = sweep.read_run(run_id)
+    assert rec["attempt"] == 2
+    assert [a["state"] for a in rec["history_of_attempts"]] == [PREEMPTED]
+    assert json.loads((out / f"{run_id}.2.json").read_text())["ch_running"]
+    log = (lab.deploy_dir / "logs" / f"probe-{job_id}_1.out").read_text()
+    assert "got SIGUSR1" in log and "requeueing" in log and "restart 1" in log
