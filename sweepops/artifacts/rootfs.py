@@ -49,7 +49,10 @@ class Base:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def command(self, target: str | Path) -> list[str]:
-        cmd = ["debootstrap", f"--variant={self.variant}"]
+        """debootstrap in a mount namespace of its own: the /proc and /sys it mounts in the
+        target go with it, also when it is killed (nothing stays mounted under the cache)."""
+        cmd = ["unshare", "--mount", "--propagation", "private", "--fork"]
+        cmd += ["debootstrap", f"--variant={self.variant}"]
         if self.packages:
             cmd.append("--include=" + ",".join(self.packages))
         return [*cmd, self.suite, str(target), self.mirror]
@@ -64,15 +67,31 @@ def _as_root(cmd: Sequence[str], root: bool) -> list[str]:
 
 def _run(cmd: Sequence[str], what: str, root: bool, run: Runner) -> None:
     full = _as_root(cmd, root)
-    proc = run(full, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-15:])
+    try:
+        proc = run(full, capture_output=True, text=True)
+        code, output = proc.returncode, proc.stderr or proc.stdout or ""
+    except OSError as exc:  # no sudo, no tar, ...
+        code, output = 127, str(exc)
+    if code != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
         raise SweepopsError(
-            f"{what} failed ({proc.returncode}): {' '.join(full)}\n{tail}",
+            f"{what} failed ({code}): {' '.join(full)}\n{tail}",
             hint="a charliecloud image is built with debootstrap and chroot, which need root "
             "on the workstation: run as root or allow passwordless sudo (sudo -n); "
             "debootstrap comes from Debian's package (apt-get install debootstrap)",
         )
+
+
+def _remove(path: Path, what: str, root: bool, run: Runner, *, failing: bool) -> None:
+    """rm -rf (as root: the tree is root's), never into a file system mounted below. While
+    another error is on its way (``failing``) a failed removal does not hide it: what this
+    user may remove is removed."""
+    try:
+        _run(["rm", "-rf", "--one-file-system", str(path)], what, root, run)
+    except SweepopsError:
+        shutil.rmtree(path, ignore_errors=True)
+        if not failing:
+            raise
 
 
 def base_tarball(
@@ -91,9 +110,10 @@ def base_tarball(
         )
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".debootstrap-", dir=cache))
+    tmp = tarball.with_name(tarball.name + ".tmp")
+    failing = True
     try:
         _run(base.command(work / "rootfs"), "debootstrap", is_root, run)
-        tmp = tarball.with_name(tarball.name + ".tmp")
         _run(
             ["tar", "-C", str(work / "rootfs"), "--numeric-owner", "-cf", str(tmp), "."],
             "packing the debootstrap base",
@@ -101,8 +121,11 @@ def base_tarball(
             run,
         )
         os.replace(tmp, tarball)
+        failing = False
     finally:
-        _run(["rm", "-rf", str(work)], "removing the debootstrap work dir", is_root, run)
+        if failing:
+            tmp.unlink(missing_ok=True)
+        _remove(work, "removing the debootstrap work dir", is_root, run, failing=failing)
     return tarball, True
 
 
@@ -131,6 +154,7 @@ def build_image(
     work = Path(tempfile.mkdtemp(prefix=f".{image.name}.", dir=image.parent))
     rootfs = work / "rootfs"
     tmp = image.with_name(image.name + ".building")
+    failing = True
     try:
         _run(["mkdir", str(rootfs)], "making the build dir", is_root, run)
         _run(
@@ -162,6 +186,9 @@ def build_image(
                 ["chown", f"{os.getuid()}:{os.getgid()}", str(tmp)], "owning the image", False, run
             )
         os.replace(tmp, image)
+        failing = False
     finally:
-        _run(["rm", "-rf", str(work)], "removing the build dir", is_root, run)
+        if failing:
+            Path(tmp).unlink(missing_ok=True)
+        _remove(work, "removing the build dir", is_root, run, failing=failing)
     return built_base

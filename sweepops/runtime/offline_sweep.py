@@ -334,17 +334,9 @@ class OfflineSweep:
                 rec = {"id": self._fresh_run_id(), "params": params, "attempt": 1, "created": now}
             started = time.time()
             index.append(
-                {
-                    "e": "claim",
-                    "id": rec["id"],
-                    "point": point,
-                    "params": rec["params"],
-                    "attempt": rec["attempt"],
-                    "created": rec["created"],
-                    "started": started,
-                    "lease_seconds": lease_seconds,
-                    "agent": agent,
-                }  # fmt: skip
+                {"e": "claim", "id": rec["id"], "point": point, "params": rec["params"],
+                 "attempt": rec["attempt"], "created": rec["created"], "started": started,
+                 "lease_seconds": lease_seconds, "agent": agent}  # fmt: skip
             )
             return self._hand_out(rec, agent, lease_seconds, started)
 
