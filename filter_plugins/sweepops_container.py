@@ -7,7 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 from sweepops.artifacts.container import needs_copy_stat
-from sweepops.remote.container_runtime import binary, exec_argv, run_path
+from sweepops.remote.container_runtime import (
+    binary,
+    exec_argv,
+    image_stem,
+    in_env_argv,
+    missing_message,
+    pick,
+    run_path,
+)
 
 
 def container_exec(
@@ -27,4 +35,12 @@ class FilterModule:
             # runtime | sweepops_container_run_path(image): what the runtime runs
             "sweepops_container_run_path": run_path,
             "sweepops_container_exec": container_exec,
+            # cluster_facts_result | sweepops_container_pick(wanted): the jobs' runtime or None
+            "sweepops_container_pick": pick,
+            # inventory_hostname | sweepops_container_missing(wanted, image): the failure's text
+            "sweepops_container_missing": missing_message,
+            # container_image | sweepops_image_stem: train for LAB/containers/train.tar.gz
+            "sweepops_image_stem": image_stem,
+            # runtime | sweepops_container_in_env(program, image, env_prefix, command)
+            "sweepops_container_in_env": in_env_argv,
         }

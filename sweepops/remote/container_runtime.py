@@ -16,6 +16,8 @@ preflight).
 
 from __future__ import annotations
 
+from typing import Any
+
 #: runtime name -> the program that runs a container
 BINARIES = {"apptainer": "apptainer", "singularity": "singularity", "charliecloud": "ch-run"}
 #: the runtimes whose image is one file that runs as it is
@@ -72,3 +74,48 @@ def exec_argv(runtime: str, program: str, image: str, binds: list[str], nv: bool
     if paths:
         argv += ["--bind", ",".join(paths)]
     return [*argv, image]
+
+
+def image_stem(image: str) -> str:
+    """The image's file name without its suffix (``train`` for ``LAB/c/train.tar.gz``): names
+    the definition rendered for it."""
+    name = image.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (*TARBALL_SUFFIXES, ".sif"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def pick(facts: dict[str, Any], wanted: str) -> dict[str, Any] | None:
+    """The runtime the jobs use, from the cluster facts (``container_runtimes``: every one
+    found, ``container_runtime``: the first): the one named ``wanted``, else the first found;
+    None when the login host has none (or not the one wanted)."""
+    found = list(facts.get("container_runtimes") or [])
+    first = facts.get("container_runtime")
+    if not found and first:
+        found = [first]
+    if not wanted:
+        return first or (found[0] if found else None)
+    return next((r for r in found if r.get("name") == wanted), None)
+
+
+def missing_message(host: str, wanted: str, image: str) -> str:
+    """What the container role says when the login host has no (or not the wanted) runtime."""
+    if wanted:
+        what = f"{wanted} (its program {BINARIES.get(wanted, wanted)}) is not"
+    else:
+        what = "neither apptainer, singularity nor charliecloud (ch-run) is"
+    return (
+        f"{host}: {what} on the login host's PATH, so container_image={image} cannot run "
+        "there. Ask the cluster's admins (or load its module in your shell profile), install "
+        "Debian's charliecloud package, or leave container_image unset."
+    )
+
+
+def in_env_argv(
+    runtime: str, program: str, image: str, env_prefix: str, command: list[str]
+) -> list[str]:
+    """``command`` run in the container with the env bound at its path and its ``bin`` first
+    on PATH (ch-run has no ``%environment``): the container role's sanity run."""
+    shell = ["/bin/sh", "-c", 'PATH="$0/bin:$PATH"; export PATH; exec "$@"', env_prefix]
+    return [*exec_argv(runtime, program, image, [env_prefix], False), *shell, *command]

@@ -129,3 +129,47 @@ def test_ch_run_enters_the_unpacked_image_with_the_binds_at_their_paths(tmp_path
         env={**os.environ, "USER": os.environ.get("USER", "root")},
     )
     assert again.stdout == "changed", again.stderr
+
+
+CH = {"name": "charliecloud", "path": "/usr/bin/ch-run"}
+APPTAINER = {"name": "apptainer", "path": "/opt/apptainer/bin/apptainer"}
+
+
+def test_the_role_picks_the_runtime_wanted_else_the_first_found() -> None:
+    facts = {"container_runtime": APPTAINER, "container_runtimes": [APPTAINER, CH]}
+    assert cr.pick(facts, "") == APPTAINER
+    assert cr.pick(facts, "charliecloud") == CH
+    assert cr.pick(facts, "singularity") is None
+    assert cr.pick({"container_runtime": None, "container_runtimes": []}, "") is None
+    # facts of an older sweepops: only the first runtime found
+    assert cr.pick({"container_runtime": CH}, "charliecloud") == CH
+    assert cr.pick({"container_runtime": CH}, "apptainer") is None
+    assert cr.pick({}, "") is None
+
+
+def test_no_runtime_is_said_with_the_host_the_program_and_what_to_do() -> None:
+    text = cr.missing_message("atlas-login", "apptainer", "/lab/c/t.sif")
+    assert text.startswith("atlas-login: apptainer (its program apptainer) is not on the login")
+    assert "container_image=/lab/c/t.sif cannot run there" in text
+    assert "charliecloud (its program ch-run)" in cr.missing_message("h", "charliecloud", "i")
+    assert "neither apptainer, singularity nor charliecloud" in cr.missing_message("h", "", "i")
+
+
+def test_image_stem_and_the_sanity_command_line() -> None:
+    assert cr.image_stem("/lab/containers/train.tar.gz") == "train"
+    assert cr.image_stem("/lab/containers/train.sif") == "train"
+    assert cr.image_stem("v1.2.tgz") == "v1.2" and cr.image_stem("/x/plain") == "plain"
+    argv = cr.in_env_argv("charliecloud", "/usr/bin/ch-run", "/c/t.tar.gz", "/opt/env", ["python"])
+    assert argv[:5] == ["/usr/bin/ch-run", "-b", "/opt/env:/opt/env", "/c/t", "--"]
+    assert argv[5:8] == ["/bin/sh", "-c", 'PATH="$0/bin:$PATH"; export PATH; exec "$@"']
+    assert argv[8:] == ["/opt/env", "python"]
+    assert cr.in_env_argv("apptainer", "a", "/c/t.sif", "/e", ["x"])[:5] == [
+        "a",
+        "exec",
+        "--bind",
+        "/e",
+        "/c/t.sif",
+    ]
+    filters = FilterModule().filters()
+    assert filters["sweepops_container_pick"] is cr.pick
+    assert filters["sweepops_container_in_env"] is cr.in_env_argv

@@ -5,7 +5,6 @@ renames) in a temporary directory standing in for the cluster's LAB/containers."
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tarfile
 from pathlib import Path
