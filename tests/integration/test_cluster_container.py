@@ -60,7 +60,6 @@ def container_playbook(
         "container_env_is_conda": False,
         "container_build_dir": str(build_dir),
         "container_rootfs_cache": str(ROOTFS_CACHE),
-        "container_def_template": str(REPO / "templates" / "container.charliecloud.sh.j2"),
         "container_post_commands": [f"echo built-by-the-definition > {MARKER}"],
         "container_sanity_command": ["python", "-c", "import sys; print('SANITY', sys.prefix)"],
         "cluster_facts_local_dir": str(build_dir / "facts"),

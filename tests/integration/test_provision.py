@@ -339,6 +339,24 @@ def test_a_container_needs_a_runtime_on_the_cluster(cluster: Cluster, access: Ac
     assert f"{cluster.name}-login: apptainer (its program apptainer) is not on" in res.stdout, (
         res.stdout[-3000:]
     )
+    # charliecloud is there (Debian's ch-run): provision --check takes the role's defaults
+    # (the definition template picked for the runtime), would build, and changes nothing
+    image = cluster.cluster_lab / "containers" / "check-only.tar.gz"
+    check = provision(
+        cluster,
+        a,
+        "-e",
+        f"container_image={cluster.lab}/containers/check-only.tar.gz",
+        "-e",
+        "container_runtime=charliecloud",
+        "--check",
+        "--diff",
+    )
+    assert check.returncode == 0, check.stdout[-5000:]
+    assert "container.charliecloud.sh.j2" in check.stdout  # the rendered definition's diff
+    assert "debootstrap --variant=minbase" in check.stdout
+    assert not image.exists() and not image.with_suffix("").with_suffix("").exists()
+    assert not list((REPO / ".sweepops" / "containers").glob("check-only*"))
 
 
 def keys_playbook(d: Path) -> Path:
