@@ -89,15 +89,8 @@ def partition_limits(sinfo: str) -> dict[str, dict[str, Any]]:
         default = name.endswith("*")
         name = name.rstrip("*")
         part = out.setdefault(
-            name,
-            {
-                "default": default,
-                "time": None,
-                "time_text": "",
-                "cpus": 0,
-                "mem_mb": 0.0,
-                "gres": {},
-            },
+            name, {"default": default, "time": None, "time_text": "", "cpus": 0, "mem_mb": 0.0,
+                   "gres": {}}
         )
         try:
             limit = parse_time(time_limit)
