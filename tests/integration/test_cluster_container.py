@@ -16,6 +16,7 @@ speed), a later session only runs the definition on the cached base and packs it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,9 +29,11 @@ from typing import Any
 
 import pytest
 
+from sweepops.records import ledger
 from sweepops.runtime.offline_sweep import FINISHED, PREEMPTED
 from tests.clusterlib import Cluster
 from tests.conftest import REPO, agent_env
+from tests.integration.test_cluster_results import finished, sweepops
 from tests.integration.test_sbatch import (  # noqa: F401  (fixtures)
     BIN,
     ENV_PREFIX,
@@ -215,3 +218,41 @@ def test_a_preempted_run_in_the_container_is_requeued(lab: Lab, image: dict[str,
     assert json.loads((out / f"{run_id}.2.json").read_text())["ch_running"]
     log = (lab.deploy_dir / "logs" / f"probe-{job_id}_1.out").read_text()
     assert "got SIGUSR1" in log and "requeueing" in log and "restart 1" in log
+
+
+def test_a_deploy_enters_the_container_and_records_its_digest(
+    repo: Path, cluster: Cluster, image: dict[str, Any]
+) -> None:
+    """`sweepops deploy` with the cluster's group_vars naming the charliecloud image: the
+    preflight runs the activation inside it on the login host, the jobs run the agent in it,
+    the ledger records the tarball's sha256 (what reproduce checks)."""
+    assert image["first"].returncode == 0
+    host = f"{cluster.name}-login"
+    group_vars = cluster.inventory.parent / "group_vars" / f"{cluster.name}.yml"
+    before = group_vars.read_text()
+    group_vars.write_text(
+        before + f"container_image: {image['remote']}\ncontainer_runtime: charliecloud\n"
+    )
+    jobs: list[str] = []
+    try:
+        proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+        (deploy,) = [r for r in ledger.records(repo) if "sweeps" in r]
+        sub = ledger.submissions(repo, deploy["deploy_id"])[host]
+        jobs += [str(j) for j in sub["jobs"].values()]
+        assert sub["container_image"] == image["remote"]
+        assert sub["container_digest"] == hashlib.sha256(image["local"].read_bytes()).hexdigest()
+        (sweep,) = deploy["sweeps"]
+        deploy_dir = cluster.cluster_lab / "deploys" / deploy["deploy_id"]
+        script = (deploy_dir / f"{sweep['id']}.sbatch").read_text()
+        assert f" {cluster.lab}/containers/{image['name']} -- " in script and "ch-run -b" in script
+        deadline = time.monotonic() + 300
+        while finished(cluster, sweep["id"]) < 6:
+            assert time.monotonic() < deadline, "the runs in the container did not finish in time"
+            time.sleep(1)
+        logs = [p.read_text() for p in (deploy_dir / "logs").glob("*.out")]
+        assert logs and all("(charliecloud)" in text for text in logs), logs
+    finally:
+        group_vars.write_text(before)
+        if jobs:
+            cluster.ssh("scancel " + " ".join(jobs), check=False)
