@@ -235,8 +235,12 @@ def test_a_deploy_enters_the_container_and_records_its_digest(
     )
     jobs: list[str] = []
     try:
-        proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}")
+        proc = sweepops(repo, [cluster], "deploy", "base", "-e", f"clusters={cluster.name}", "-vv")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+        # the preflight's probe (-vv: Ansible's -v, the results) asked the interpreter inside the image
+        assert f"the login host, in the container {image['remote']}" in proc.stdout, [
+            line[:3000] for line in proc.stdout.splitlines() if "interpreter" in line
+        ]
         (deploy,) = [r for r in ledger.records(repo) if "sweeps" in r]
         sub = ledger.submissions(repo, deploy["deploy_id"])[host]
         jobs += [str(j) for j in sub["jobs"].values()]
