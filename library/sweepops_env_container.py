@@ -13,12 +13,16 @@ short_description: Render container.def and build the image only when
   the definition changed
 description:
   - 'Runs on the workstation (C(delegate_to: localhost)). Renders
-    I(template) into I(def_path) (base image matching C(/etc/os-release),
-    CUDA when given; the env bound by reference), and builds I(image)
-    with apptainer or singularity when the image is missing or its
-    recorded definition digest (C(IMAGE.def.sha256)) differs. Changed
-    when the definition was written or the image built. In check mode
-    nothing is written or built.'
+    I(template) into I(def_path) (base matching C(/etc/os-release):
+    a registry image, CUDA when given, or debootstrap; the env bound
+    by reference), and builds I(image) when the image is missing or
+    its recorded definition digest (C(IMAGE.def.sha256)) differs.
+    Changed when the definition was written or the image built. In
+    check mode nothing is written or built.'
+  - apptainer or singularity build a C(.sif). For C(runtime=charliecloud)
+    the image is a tarball of a debootstrap'd Debian tree (base cached
+    in I(rootfs_cache)) in which the rendered script ran as root (C(chroot));
+    this needs root or C(sudo -n) and debootstrap on the workstation.
   - Fails clearly when a build is needed and no runtime exists on
     the workstation.
 options:
@@ -58,10 +62,47 @@ options:
     default: []
     elements: str
   runtime:
-    description: C(auto) (apptainer, then singularity), C(apptainer)
-      or C(singularity).
+    description: C(auto) (apptainer, then singularity), C(apptainer),
+      C(singularity) or C(charliecloud) (built with debootstrap, no
+      runtime needed here).
     type: str
     default: auto
+    choices:
+      - auto
+      - apptainer
+      - singularity
+      - charliecloud
+  bootstrap:
+    description: 'Where apptainer''s base comes from: C(docker) (I(base_image)
+      from a registry) or C(debootstrap) (Debian''s packages, C(Bootstrap:
+      debootstrap)). charliecloud always uses debootstrap.'
+    type: str
+    default: docker
+    choices:
+      - docker
+      - debootstrap
+  mirror:
+    description: 'The debootstrap mirror; empty: Debian''s or Ubuntu''s
+      own.'
+    type: str
+    default: ''
+  packages:
+    description: OS packages in the image (debootstrap C(--include),
+      or apt-get in C(%post) on a registry base), e.g. python3 for
+      a venv's base interpreter.
+    type: list
+    default: []
+    elements: str
+  bind_paths:
+    description: More paths bound in at run time; the definition makes
+      their mount points (charliecloud binds only onto existing directories).
+    type: list
+    default: []
+    elements: str
+  rootfs_cache:
+    description: Where debootstrap bases are cached (charliecloud).
+    type: path
+    default: ~/.cache/sweepops/rootfs
   fakeroot:
     description: Build with C(--fakeroot) when not root; false builds
       through C(sudo -n).

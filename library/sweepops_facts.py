@@ -15,8 +15,8 @@ module: sweepops_facts
 short_description: Partitions, GPU GRES and the container runtime
   of a Slurm cluster
 description:
-  - Runs C(sinfo -h -o '%P %G') and looks for C(apptainer) then C(singularity)
-    on C(PATH).
+  - Runs C(sinfo -h -o '%P %G') and looks for C(apptainer), C(singularity)
+    and charliecloud's C(ch-run) on C(PATH).
   - Reads only; never reports a change.
 options:
   runtimes:
@@ -25,6 +25,7 @@ options:
     default:
       - apptainer
       - singularity
+      - charliecloud
     elements: str
 author: sweepops
 """
@@ -41,10 +42,16 @@ gpus:
   returned: always
   type: bool
 container_runtime:
-  description: C(name), C(path) and C(version) of the runtime, or
-    null.
+  description: C(name), C(path) and C(version) of the first runtime
+    found, or null.
   returned: always
   type: dict
+container_runtimes:
+  description: Every runtime found (C(name), C(path), C(version)),
+    in order.
+  returned: always
+  type: list
+  elements: dict
 """
 # END DOCUMENTATION
 

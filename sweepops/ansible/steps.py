@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -434,13 +435,14 @@ def runtime(p: Params, check_mode: bool) -> Result:
 
 def env_container(p: Params, check_mode: bool) -> Result:
     """Render the container definition; build the image when its definition changed."""
-    from sweepops.artifacts import container
+    from sweepops.artifacts import container, rootfs
     from sweepops.remote.imagedigest import file_sha256
 
     image = Path(p["image"])
     def_path = Path(p["def_path"])
+    charliecloud = p["runtime"] == "charliecloud"
     try:
-        found = container.find_runtime(prefer=p["runtime"])
+        found = None if charliecloud else container.find_runtime(prefer=p["runtime"])
         variables = container.def_variables(
             env_prefix=p["env_prefix"],
             conda=p["conda"],
@@ -448,7 +450,11 @@ def env_container(p: Params, check_mode: bool) -> Result:
             cuda=p["cuda"],
             base=p["base_image"],
             post_commands=p["post_commands"],
-            runtime=found[0] if found else "apptainer",
+            runtime="charliecloud" if charliecloud else (found[0] if found else "apptainer"),
+            bootstrap=p["bootstrap"],
+            mirror=p["mirror"],
+            packages=p["packages"],
+            bind_paths=p["bind_paths"],
         )
         text = container.render_def(p["template"], variables)
     except (SweepopsError, OSError) as exc:
@@ -456,20 +462,33 @@ def env_container(p: Params, check_mode: bool) -> Result:
     digest = container.text_digest(text)
     def_changed = not def_path.exists() or def_path.read_text() != text
     decision = container.build_decision(image, digest)
+    base = (
+        f"debootstrap {variables['suite']} {variables['mirror']}"
+        if variables["bootstrap"] == "debootstrap"
+        else variables["base_image"]
+    )
     result: Result = {
         "digest": digest,
         "built": decision.build,
         "reason": decision.reason,
         "runtime": "",
-        "base_image": variables["base_image"],
+        "base_image": base,
         "def_path": str(def_path),
         "diff": {"before": def_path.read_text() if def_path.exists() else "", "after": text},
     }
-    if decision.build and not found:
+    if decision.build and charliecloud and not shutil.which("debootstrap"):
+        raise StepFailed(
+            f"on the workstation: the charliecloud image must be built ({decision.reason}) "
+            "with debootstrap, which is not installed here; apt-get install debootstrap "
+            "(Debian's package), or leave container_image unset to run without a container",
+            **result,
+        )
+    if decision.build and not charliecloud and not found:
         raise StepFailed(
             f"on the workstation: the image must be built ({decision.reason}) but neither "
             "apptainer nor singularity is installed here; install apptainer "
-            "(https://apptainer.org/docs/admin/main/installation.html), or leave "
+            "(https://apptainer.org/docs/admin/main/installation.html), use "
+            "container_runtime=charliecloud (built from Debian's packages), or leave "
             "container_image unset to run without a container",
             **result,
         )
@@ -481,7 +500,14 @@ def env_container(p: Params, check_mode: bool) -> Result:
         if def_changed:
             def_path.parent.mkdir(parents=True, exist_ok=True)
             def_path.write_text(text)
-        if decision.build:
+        if decision.build and charliecloud:
+            source = rootfs.Base(
+                variables["suite"], variables["mirror"], tuple(variables["packages"])
+            )
+            result["base_built"] = rootfs.build_image(image, def_path, source, p["rootfs_cache"])
+            container.digest_file(image).write_text(digest + "\n")
+            result["runtime"] = "charliecloud"
+        elif decision.build:
             assert found is not None
             container.build(image, def_path, digest, runtime_path=found[1], fakeroot=p["fakeroot"])
             result["runtime"] = found[0]

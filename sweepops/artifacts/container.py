@@ -9,7 +9,10 @@ only when its definition does. The ``container`` role uses this through the
 - :func:`render_def`: ``templates/container.def.j2`` rendered; :func:`text_digest` hashes it.
 - :func:`build_decision`: build only when the image is missing or was built from another
   definition (its digest is recorded next to the image, ``IMAGE.def.sha256``).
-- :func:`build`: apptainer or singularity (whichever exists), ``--fakeroot`` or ``sudo -n``.
+- :func:`build`: apptainer or singularity (whichever exists), ``--fakeroot`` or ``sudo -n``;
+  a charliecloud image is built from Debian's packages by :mod:`sweepops.artifacts.rootfs`.
+- :func:`debootstrap_source`: the suite and mirror matching the workstation, for an apptainer
+  definition's ``Bootstrap: debootstrap`` and for charliecloud's base.
 - :func:`needs_copy`: copy to the cluster only when the sha256 differs (roles/container).
 """
 
@@ -30,6 +33,9 @@ RUNTIMES = ("apptainer", "singularity")
 #: NVIDIA publishes CUDA images for Ubuntu and Rocky Linux, not Debian: the closest Ubuntu.
 DEBIAN_TO_UBUNTU = {"10": "18.04", "11": "20.04", "12": "22.04", "13": "24.04"}
 RHEL_LIKE = ("rhel", "rocky", "almalinux", "centos")
+#: where the base of an image comes from: a registry (docker) or Debian's packages
+BOOTSTRAPS = ("docker", "debootstrap")
+MIRRORS = {"debian": "http://deb.debian.org/debian", "ubuntu": "http://archive.ubuntu.com/ubuntu"}
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -64,6 +70,19 @@ def base_image(os_release: dict[str, str], cuda: str = "") -> str:
     )
 
 
+def debootstrap_source(os_release: dict[str, str], mirror: str = "") -> tuple[str, str]:
+    """(suite, mirror) for debootstrap matching the workstation's Debian or Ubuntu."""
+    os_id = os_release.get("ID", "").lower()
+    suite = os_release.get("VERSION_CODENAME", "")
+    if os_id not in MIRRORS or not suite:
+        raise SweepopsError(
+            "a debootstrap base needs a Debian or Ubuntu workstation (its /etc/os-release "
+            f"names {os_id or 'no OS'} {suite or os_release.get('VERSION_ID', '')})",
+            hint="use container_bootstrap=docker with container_base_image, or build on Debian",
+        )
+    return suite, mirror or MIRRORS[os_id]
+
+
 def conda_root_of(prefix: str | Path) -> str:
     """The conda installation an env belongs to: ROOT for ROOT/envs/NAME, else the prefix."""
     p = Path(prefix)
@@ -92,17 +111,48 @@ def def_variables(
     base: str = "",
     post_commands: Sequence[str] = (),
     runtime: str = "apptainer",
+    bootstrap: str = "docker",
+    mirror: str = "",
+    packages: Sequence[str] = (),
+    bind_paths: Sequence[str] = (),
 ) -> dict[str, Any]:
-    return {
-        "base_image": base or base_image(os_release, cuda),
+    """The definition template's variables. A charliecloud image always bootstraps from
+    Debian's packages; apptainer/singularity from a registry image (``docker``, the default)
+    or with ``debootstrap``."""
+    if runtime == "charliecloud":
+        bootstrap = "debootstrap"
+    if bootstrap not in BOOTSTRAPS:
+        raise SweepopsError(
+            f"container_bootstrap {bootstrap!r} is not one of {', '.join(BOOTSTRAPS)}",
+            hint="docker pulls From: a registry; debootstrap builds from Debian's packages",
+        )
+    variables: dict[str, Any] = {
+        "bootstrap": bootstrap,
         "cuda": cuda,
         "env_prefix": env_prefix,
         "bind_path": env_prefix,
+        "bind_paths": list(dict.fromkeys(p for p in [env_prefix, *bind_paths] if p)),
         "conda": conda,
         "conda_root": conda_root_of(env_prefix),
         "post_commands": list(post_commands),
+        "packages": list(packages),
         "runtime": runtime,
+        "suite": "",
+        "mirror": "",
+        "base_image": "",
     }
+    if bootstrap == "debootstrap":
+        if cuda:
+            raise SweepopsError(
+                f"container_cuda={cuda} needs NVIDIA's CUDA base image (a registry): a "
+                "debootstrap base has no CUDA",
+                hint="install CUDA's libraries into the env (e.g. pip's nvidia-* wheels), or "
+                "use apptainer with container_bootstrap=docker",
+            )
+        variables["suite"], variables["mirror"] = debootstrap_source(os_release, mirror)
+    else:
+        variables["base_image"] = base or base_image(os_release, cuda)
+    return variables
 
 
 def text_digest(text: str) -> str:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from typing import Any
 
+from .container_runtime import BINARIES
 from .module_spec import ModuleFailed, ModuleSpec, Params, Result
 
 
@@ -37,15 +38,23 @@ def has_gpus(partitions: list[dict[str, Any]]) -> bool:
     return any(g.split(":")[0] == "gpu" for p in partitions for g in p["gres"])
 
 
-def find_runtime(names: list[str]) -> dict[str, str] | None:
-    """The first of ``names`` on PATH, with its ``--version``'s first line."""
+def find_runtimes(names: list[str]) -> list[dict[str, str]]:
+    """Each of the runtimes ``names`` whose program (``ch-run`` for charliecloud) is on PATH,
+    in that order, with its ``--version``'s first line."""
+    found = []
     for name in names:
-        path = shutil.which(name)
+        path = shutil.which(BINARIES.get(name, name))
         if path:
             ver = subprocess.run([path, "--version"], capture_output=True, text=True)
             version = (ver.stdout or ver.stderr).strip().splitlines()
-            return {"name": name, "path": path, "version": version[0] if version else ""}
-    return None
+            found.append({"name": name, "path": path, "version": version[0] if version else ""})
+    return found
+
+
+def find_runtime(names: list[str]) -> dict[str, str] | None:
+    """The first of :func:`find_runtimes`, or None."""
+    found = find_runtimes(names)
+    return found[0] if found else None
 
 
 def facts(p: Params, check_mode: bool) -> Result:
@@ -56,11 +65,13 @@ def facts(p: Params, check_mode: bool) -> Result:
     if proc.returncode != 0:
         raise ModuleFailed(f"sinfo failed ({proc.returncode}): {proc.stderr.strip()}")
     partitions = parse_sinfo(proc.stdout)
+    runtimes = find_runtimes(p["runtimes"])
     return {
         "changed": False,
         "partitions": partitions,
         "gpus": has_gpus(partitions),
-        "container_runtime": find_runtime(p["runtimes"]),
+        "container_runtime": runtimes[0] if runtimes else None,
+        "container_runtimes": runtimes,
     }
 
 
@@ -68,7 +79,10 @@ SPEC = ModuleSpec(
     name="sweepops_facts",
     short_description="Partitions, GPU GRES and the container runtime of a Slurm cluster",
     description=(
-        "Runs C(sinfo -h -o '%P %G') and looks for C(apptainer) then C(singularity) on C(PATH).",
+        (
+            "Runs C(sinfo -h -o '%P %G') and looks for C(apptainer), C(singularity) and "
+            "charliecloud's C(ch-run) on C(PATH)."
+        ),
         "Reads only; never reports a change.",
     ),
     options={
@@ -76,7 +90,7 @@ SPEC = ModuleSpec(
             "description": "Container runtimes to look for, first found wins.",
             "type": "list",
             "elements": "str",
-            "default": ["apptainer", "singularity"],
+            "default": ["apptainer", "singularity", "charliecloud"],
         },
     },
     returns={
@@ -94,9 +108,15 @@ SPEC = ModuleSpec(
             "type": "bool",
         },
         "container_runtime": {
-            "description": "C(name), C(path) and C(version) of the runtime, or null.",
+            "description": "C(name), C(path) and C(version) of the first runtime found, or null.",
             "returned": "always",
             "type": "dict",
+        },
+        "container_runtimes": {
+            "description": "Every runtime found (C(name), C(path), C(version)), in order.",
+            "returned": "always",
+            "type": "list",
+            "elements": "dict",
         },
     },
 )

@@ -25,6 +25,8 @@ import shutil
 import subprocess
 from typing import Any
 
+from .container_runtime import BINARIES, exec_argv, runtime_of_binary
+
 #: The lowest manylinux glibc minor version pip wheels are offered for (manylinux1 = 2.5).
 _MANYLINUX_FLOOR = 5
 #: The legacy manylinux names (PEP 513/571/599) and the glibc they stand for.
@@ -143,14 +145,13 @@ def activation(modules: list[str], conda_root: str, env_prefix: str) -> str:
     return "\n".join(lines)
 
 
-def container_argv(runtime: str, image: str, binds: list[str], nv: bool) -> list[str]:
-    """The command that runs ``bash -c SCRIPT`` (appended by the caller) in the container."""
-    argv = [runtime, "exec"]
-    if nv:
-        argv.append("--nv")
-    if binds:
-        argv += ["--bind", ",".join(dict.fromkeys(b for b in binds if b))]
-    return [*argv, image]
+def container_argv(
+    runtime: str, image: str, binds: list[str], nv: bool, kind: str = ""
+) -> list[str]:
+    """The command that runs ``bash -c SCRIPT`` (appended by the caller) in the container.
+    ``runtime`` is the program's path; ``kind`` the runtime's name (default: the program's)."""
+    name = kind or runtime_of_binary(os.path.basename(runtime))
+    return exec_argv(name, runtime, image, binds, nv)
 
 
 def probe_script(activate: str, python: str) -> str:
@@ -279,10 +280,10 @@ def preflight(cluster: str, job: dict[str, Any], runtime_base: str = "") -> dict
     note = ""
     if container.get("image"):
         runtime = str(container.get("runtime") or "apptainer")
-        found = shutil.which(runtime)
+        found = shutil.which(BINARIES.get(runtime, runtime))
         if found:
             binds = [str(b) for b in container.get("binds") or []]
-            wrapper = container_argv(found, str(container["image"]), binds, False)
+            wrapper = container_argv(found, str(container["image"]), binds, False, runtime)
             where = f"the login host, in the container {container['image']}"
         else:
             note = f"{runtime} is not on the login host: the container was not entered here"

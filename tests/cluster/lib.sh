@@ -28,7 +28,7 @@ CL_USER=researcher
 CL_PASSWORD=${SWEEPOPS_TEST_PASSWORD:-sweepops-test}
 CL_SSH_PORT=22
 CL_PACKAGES=(slurm-wlm slurmdbd munge mariadb-server openssh-server openssh-client rsync sshpass
-             iproute2 util-linux python3 python3-venv)
+             iproute2 util-linux python3 python3-venv charliecloud debootstrap)
 CL_DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd-node01 slurmd-node02 sshd)
 
 cl_log() { printf '[cluster %s %s] %s\n' "${CL_NAME:-?}" "$(date +%T)" "$*" >&2; }

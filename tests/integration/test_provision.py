@@ -248,7 +248,10 @@ def test_password_only_becomes_key_access_and_the_env_runs_in_a_job(
     facts = json.loads((cluster.cluster_lab / ".sweepops-facts.json").read_text())
     assert facts["internet"] is False  # the test cluster has no route out
     assert {p["name"] for p in facts["partitions"]} == {"gpu", "cpu"}
-    assert facts["gpus"] is True and facts["container_runtime"] is None
+    assert facts["gpus"] is True
+    # the test machine has Debian's charliecloud (ch-run), nothing else (issue 15)
+    assert [r["name"] for r in facts["container_runtimes"]] == ["charliecloud"]
+    assert facts["container_runtime"]["path"] == "/usr/bin/ch-run"
     local_facts = json.loads((a.dir / "facts" / f"{cluster.name}-login.json").read_text())
     assert local_facts == facts
 
@@ -324,11 +327,36 @@ def test_bad_env_input_fails_clearly(cluster: Cluster, access: Access) -> None:
 
 def test_a_container_needs_a_runtime_on_the_cluster(cluster: Cluster, access: Access) -> None:
     a = access
-    res = provision(cluster, a, "-e", f"container_image={cluster.lab}/containers/train.sif")
+    res = provision(
+        cluster,
+        a,
+        "-e",
+        f"container_image={cluster.lab}/containers/train.sif",
+        "-e",
+        "container_runtime=apptainer",
+    )
     assert res.returncode != 0
-    assert f"{cluster.name}-login: neither apptainer nor singularity" in res.stdout, res.stdout[
-        -3000:
-    ]
+    assert f"{cluster.name}-login: apptainer (its program apptainer) is not on" in res.stdout, (
+        res.stdout[-3000:]
+    )
+    # charliecloud is there (Debian's ch-run): provision --check takes the role's defaults
+    # (the definition template picked for the runtime), would build, and changes nothing
+    image = cluster.cluster_lab / "containers" / "check-only.tar.gz"
+    check = provision(
+        cluster,
+        a,
+        "-e",
+        f"container_image={cluster.lab}/containers/check-only.tar.gz",
+        "-e",
+        "container_runtime=charliecloud",
+        "--check",
+        "--diff",
+    )
+    assert check.returncode == 0, check.stdout[-5000:]
+    assert "container.charliecloud.sh.j2" in check.stdout  # the rendered definition's diff
+    assert "debootstrap --variant=minbase" in check.stdout
+    assert not image.exists() and not image.with_suffix("").with_suffix("").exists()
+    assert not list((REPO / ".sweepops" / "containers").glob("check-only*"))
 
 
 def keys_playbook(d: Path) -> Path:

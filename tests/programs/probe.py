@@ -26,6 +26,11 @@ record = {
     "argv": sys.argv[1:],
     "pid": os.getpid(),
     "env": {k: v for k, v in os.environ.items() if k.startswith(("WANDB_", "SWEEPOPS_"))},
+    # inside a container: what the runtime sets (charliecloud's CH_RUNNING) and the image's own
+    # /etc/sweepops-image; PROBE_READ names a file (e.g. in the env) whose text is recorded
+    "ch_running": os.environ.get("CH_RUNNING"),
+    "image_file": open("/etc/sweepops-image").read() if os.path.exists("/etc/sweepops-image") else None,
+    "read": open(os.environ["PROBE_READ"]).read() if os.environ.get("PROBE_READ") else None,
 }
 with open(os.path.join(out, f"{run_id}.{attempt}.json"), "w") as fh:
     json.dump(record, fh)

@@ -77,6 +77,17 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {},
     ),
+    "charliecloud": (
+        {
+            "lab_root": "/srv/lab",
+            "env_prefix": "/srv/lab/envs/train",
+            "container_image": "/srv/lab/containers/train.tar.gz",
+            "container_runtime": "charliecloud",
+            "bind_paths": ["/scratch"],
+            "agent_python": "python3",
+        },
+        {},
+    ),
     "wandb": (
         {
             "lab_root": "/srv/lab",
@@ -168,6 +179,12 @@ def test_the_cases_differ() -> None:
     assert len(set(scripts.values())) == len(scripts)
     assert "--gres=gpu:a100:1" in scripts["gpu"] and "--gres" not in scripts["cpu"]
     assert "singularity exec" in scripts["container"]
+    # ch-run runs the unpacked tarball, each bind at its own path, and has no --nv
+    assert (
+        "ch-run -b /srv/lab:/srv/lab -b /srv/lab/envs/train:/srv/lab/envs/train "
+        "-b /scratch:/scratch /srv/lab/containers/train -- \\\n    bash -c"
+    ) in scripts["charliecloud"]
+    assert "--nv" not in scripts["charliecloud"]
     assert "wandb agent" in scripts["wandb"] and "wandb agent" not in scripts["wandb_handoff"]
     assert "--shard 1/2" in scripts["shard"]
 
