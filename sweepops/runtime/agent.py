@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +67,33 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's ``setpriv`` when it has ``--pdeathsig`` (2.33 and newer), else None."""
+    path = shutil.which("setpriv")
+    if path is None:
+        return None
+    try:
+        proc = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "--pdeathsig" in proc.stdout else None
+
+
+def spawn_argv(argv: list[str], path: str | None) -> tuple[list[str], Any]:
+    """How to start ``argv`` so it gets SIGKILL if the agent dies: ``(argv, preexec_fn)``.
+
+    With ``setpriv --pdeathsig KILL`` (which then execs the program, same pid) there is no
+    Python to run between fork and exec, so the agent starts each run with vfork rather than
+    fork: a copy of a large agent process costs milliseconds per run on a busy node. Without
+    it (or when ``argv[0]`` is not found on ``path``: the error stays the OSError it was),
+    :func:`_die_with_parent` runs in the child instead."""
+    setpriv = _setpriv()
+    if setpriv and argv and shutil.which(argv[0], path=path):
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
+    return argv, _die_with_parent
 
 
 @dataclass
@@ -288,15 +317,17 @@ class Agent:
             log.write(f"# attempt {claim.attempt} on {self.identity['host']}: {argv}\n".encode())
             log.flush()
             try:
+                env = self._child_env(claim, params_path)
+                spawned, preexec = spawn_argv(argv, env.get("PATH"))
                 child = subprocess.Popen(
-                    argv,
+                    spawned,
                     cwd=cwd,
-                    env=self._child_env(claim, params_path),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=preexec,
                 )
             except OSError as exc:
                 log.write(f"# could not start: {exc}\n".encode())

@@ -297,7 +297,8 @@ class OfflineSweep:
         self.notes = []
         if self.cancelled:
             return None
-        _warm_engine(self.config)  # heavy first imports happen outside the lock
+        if self._engine_needed():
+            _warm_engine(self.config)  # heavy first imports happen outside the lock
         if self._scan is None:
             # Once per process, outside the lock: which records cannot be read (named in the
             # notes) and which were deleted by hand (their points are run again).
@@ -354,6 +355,13 @@ class OfflineSweep:
         self.beat(rec["id"])
         self.write_run(rec)
         return Claim(run_id=rec["id"], params=rec["params"], attempt=rec["attempt"], record=rec)
+
+    def _engine_needed(self) -> bool:
+        """Whether a claim asks wandb's engine, whose first import (scipy's) costs each agent
+        seconds of CPU: random and bayes sweeps and early termination do, a grid sweep does
+        not once its points are on disk (grid.json, written by the claim that builds the run
+        index: that one agent imports the engine under the lock, once per sweep)."""
+        return self.config.get("method") != "grid" or bool(self.config.get("early_terminate"))
 
     _scan: tuple[set[str], dict[str, str]] | None = None
     _scanned = False
