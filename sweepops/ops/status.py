@@ -91,6 +91,7 @@ def progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> st
         f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
         f"  running {c.get('running', 0)}  left {left}"
         + (f"  unreadable {c['unreadable']}" if c.get("unreadable") else "")
+        + (f"  retrying {c['retry']}" if c.get("retry") else "")  # sweepops retry marked them
         + f"  {extra}"
     ).rstrip()
 

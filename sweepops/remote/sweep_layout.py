@@ -52,7 +52,7 @@ def materialise(parent: str | os.PathLike[str], meta: dict[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- run records
 #: Run states a run waits in to be run again (mirrors sweepops.runtime.offline_sweep).
-REQUEUE_STATES = ("preempted", "lost")
+REQUEUE_STATES = ("preempted", "lost", "retry")  # waiting to be handed out again
 #: The pseudo-state of a run record that cannot be read (truncated, not JSON).
 UNREADABLE = "unreadable"
 DEFAULT_LEASE_SECONDS = 60.0

@@ -51,7 +51,8 @@ FAILED = "failed"
 STOPPED = "stopped"  # ended early by early_terminate: counts as finished
 PREEMPTED = "preempted"  # interrupted by a signal: re-run
 LOST = "lost"  # its agent stopped heartbeating: re-run
-REQUEUE_STATES = (PREEMPTED, LOST)
+RETRY = "retry"  # marked by `sweepops retry` (sweepops.remote.sweep_retry): re-run
+REQUEUE_STATES = (PREEMPTED, LOST, RETRY)
 DONE_STATES = (FINISHED, FAILED, STOPPED)
 
 DEFAULT_LEASE_SECONDS = sweep_layout.DEFAULT_LEASE_SECONDS  # the one default (remote/sweep_layout)
@@ -663,6 +664,7 @@ _STATE_FOR_ENGINE = {
     FAILED: "failed",
     PREEMPTED: "preempted",
     LOST: "crashed",
+    RETRY: "failed",  # its last attempt failed; it is about to be run again
     sweep_layout.UNREADABLE: "running",  # its point is taken: never proposed again in silence
 }
 
