@@ -237,6 +237,7 @@ class LocalExecutor(Executor):
                     "agents": alive,
                     "cancelled": sweep.cancelled,
                     "failed_runs": failed_runs(sweep),
+                    "attempts": found.get("attempts") or {},
                     "notes": stranded.notes(found, live=alive > 0, how=self.by_hand(entry["id"])),
                 }
             )

@@ -173,6 +173,8 @@ class SlurmExecutor(ClusterExecutor):
             "counts": counts,
             "cancelled": cancelled,
             "failed_runs": failed,
+            "attempts": found.get("attempts") or {},
+            "live": live,
             "notes": stranded.notes(found, live=live, how=self.by_hand(entry["id"], host)),
         }
 

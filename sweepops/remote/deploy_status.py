@@ -95,6 +95,7 @@ def retry(
                 lost=p["retry_lost"],
                 run_ids=p["retry_runs"],
                 check_mode=check_mode,
+                sbatch_args=p["sbatch_args"],
             )
             marked[sid] = done.as_dict()
     jobs, _ = job_states_checked(p["job_ids"])

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .failures import read_tail, run_reason
 from .sweep_layout import REQUEUE_STATES, lease_left, read_records
 
 RETRY = "retry"
@@ -127,9 +128,11 @@ def mark(
     lost: bool = False,
     run_ids: Iterable[str] = (),
     check_mode: bool = False,
+    sbatch_args: Iterable[str] = (),
 ) -> Marked:
     """Mark the chosen runs of the sweep directory ``sweep_dir`` for retry (see the module);
-    in ``check_mode`` only say what would be marked."""
+    in ``check_mode`` only say what would be marked. ``sbatch_args``: the options of the job
+    submitted for the retry, kept with the attempt that ended."""
     path = os.fspath(sweep_dir)
     out = Marked()
     with _locked(path):
@@ -148,6 +151,11 @@ def mark(
             ended: dict[str, Any] = {k: rec[k] for k in ENDED_KEYS if k in rec}
             if rec.get("state") == "running":  # its lease lapsed: it is lost
                 ended.update(state="lost", ended=now)
+            log = rec.get("log")
+            ended["reason"] = run_reason({**rec, **ended}, read_tail(log) if log else "")
+            ended["retried"] = now
+            if sbatch_args:
+                ended["retry_sbatch_args"] = list(sbatch_args)
             rec["history_of_attempts"] = list(rec.get("history_of_attempts") or []) + [ended]
             rec["retries"] = int(rec.get("retries") or 0) + 1
             rec["state"] = RETRY
