@@ -147,6 +147,10 @@ def mark(
         if check_mode:
             return out
         events = []
+        for rec in records:  # marked before, its journal line lost: journal it (idempotent)
+            if rec["id"] in out.waiting and rec.get("state") == RETRY:
+                events.append({"e": "state", "id": rec["id"], "state": RETRY,
+                               "attempt": rec.get("attempt", 1)})  # fmt: skip
         for rec in pick:
             ended: dict[str, Any] = {k: rec[k] for k in ENDED_KEYS if k in rec}
             if rec.get("state") == "running":  # its lease lapsed: it is lost

@@ -32,6 +32,9 @@ def test_retry_failed_reruns_exactly_the_failed_points_once_more(repo: Path):
     rows = json.loads(run_sweepops(repo, "results", "fails", "--json").stdout)
     assert Counter(r["state"] for r in rows) == {"finished": 2, "failed": 2}
     failed = {r["run_id"] for r in rows if r["state"] == "failed"}
+    status = run_sweepops(repo, "status", "fails")
+    assert "next: 2 failed run(s) are not run again by themselves; `sweepops retry fails " \
+        "--failed` runs them again" in status.stdout, status.stdout  # fmt: skip
 
     nothing = run_sweepops(repo, "retry", "fails", "--run", "no/such")
     assert nothing.returncode == 2 and "not a run id" in nothing.stderr
@@ -52,16 +55,23 @@ def test_retry_failed_reruns_exactly_the_failed_points_once_more(repo: Path):
     by_id = {r["id"]: r for r in records}
     assert {i for i, r in by_id.items() if r["attempt"] == 2} == failed
     assert {r["attempt"] for i, r in by_id.items() if i not in failed} == {1}
-    for run_id in failed:  # the failed attempt is kept
+    for run_id in failed:  # the failed attempt is kept, with why it ended
         assert [(h["attempt"], h["state"]) for h in by_id[run_id]["history_of_attempts"]] == [
             (1, "failed")
         ]
+        assert by_id[run_id]["history_of_attempts"][0]["reason"].startswith("failed (exit 3)")
+    for run_id, rec in by_id.items():  # one SWEEPOPS_RUN_DIR per run, every attempt in it
+        seen = (sweep_dir / "checkpoints" / run_id / "attempts.log").read_text().split("\n")
+        want = ["1", "2"] if run_id in failed else ["1"]
+        assert [ln.split() for ln in seen if ln] == [[a, run_id, "allow"] for a in want]
     starts, ends = executions(sweep_dir / "count.log")
     assert ends == Counter({"a": 1, "b": 1, "c": 1, "d": 1})  # 0 points finished twice
     assert starts == Counter({"a": 2, "b": 1, "c": 2, "d": 1})
     rows = json.loads(run_sweepops(repo, "results", "fails", "--json").stdout)
     assert {r["state"] for r in rows} == {"finished"} and len(rows) == 4
 
+    status = run_sweepops(repo, "status", "fails")
+    assert "attempts 6: 2 run(s) retried" in status.stdout, status.stdout
     done = run_sweepops(repo, "retry", "fails", "--failed")
     assert done.returncode == 0 and "no run to retry" in done.stdout
     finished = run_sweepops(repo, "retry", "fails", "--run", next(iter(failed)))

@@ -6,6 +6,8 @@ sweep directory) (O_APPEND, one write):
 --sleep=SECONDS, --sleep_first=SECONDS (attempt 1 only), --fill_on=X (when --x is X, fill the
 sweep's disk with $SWEEPOPS_SWEEP_DIR/filler before ending, as a run writing big outputs would),
 --fail_first=X,Y (when --x is one of them, the first attempt exits 3 after its start line).
+Each start also appends ``ATTEMPT RUN WANDB_RESUME`` to ``attempts.log`` in $SWEEPOPS_RUN_DIR
+(the run's own directory, the same for every attempt) when it is set.
 """
 
 import argparse
@@ -35,6 +37,9 @@ def note(what: str) -> None:
 
 
 note("start")
+if os.environ.get("SWEEPOPS_RUN_DIR"):
+    with open(os.path.join(os.environ["SWEEPOPS_RUN_DIR"], "attempts.log"), "a") as fh:
+        fh.write(f"{attempt} {run_id} {os.environ.get('WANDB_RESUME', '')}\n")
 if attempt == "1" and args.x in args.fail_first.split(","):
     raise SystemExit(3)
 time.sleep(args.sleep + (args.sleep_first if attempt == "1" else 0.0))

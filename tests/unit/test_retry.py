@@ -168,3 +168,72 @@ def test_status_counts_the_runs_waiting_as_retries(tmp_path):
     assert counts["retry"] == 2 and counts["failed"] == 0 and counts["left"] == 2
     line = progress_line("s", sweep.id, counts, "")
     assert "failed 0" in line and "left 2" in line and "retrying 2" in line
+
+
+def test_the_ended_attempt_keeps_its_reason_and_the_retry_job_options(tmp_path):
+    sweep = OfflineSweep.create(tmp_path, config=grid(1), name="s")
+    claim = sweep.claim(AGENT)
+    assert claim is not None
+    log = sweep.path / "logs" / f"{claim.run_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("Traceback (most recent call last):\nRuntimeError: boom on this point\n")
+    sweep.finish(claim, state=FAILED, exit_code=1)
+    rec = sweep.read_run(claim.run_id)
+    rec["log"] = str(log)
+    sweep.write_run(rec)
+    sweep_retry.mark(sweep.path, failed=True, sbatch_args=["--mem=3G"])
+    (before,) = sweep.read_run(claim.run_id)["history_of_attempts"]
+    assert before["state"] == FAILED and before["attempt"] == 1
+    assert before["reason"] == "failed (exit 1); RuntimeError: boom on this point"
+    assert before["retry_sbatch_args"] == ["--mem=3G"] and before["retried"] > 0
+
+
+def test_a_retry_whose_journal_line_is_missing_is_journalled_again(tmp_path):
+    sweep = OfflineSweep.create(tmp_path, config=grid(1), name="s")
+    (bad,) = run_all(sweep, fails={0})
+    # died between writing the record and journalling it: the record says retry only
+    rec = sweep.read_run(bad[0])
+    rec["state"] = sweep_retry.RETRY
+    sweep.write_run(rec)
+    assert OfflineSweep(sweep.path).claim(AGENT) is None  # the index does not know it yet
+    out = sweep_retry.mark(sweep.path, failed=True)
+    assert out.waiting == [bad[0]] and out.marked == []
+    claim = OfflineSweep(sweep.path).claim(AGENT)
+    assert claim is not None and claim.run_id == bad[0] and claim.attempt == 2
+
+
+def test_a_resumed_run_keeps_its_run_dir_and_status_says_attempts(tmp_path):
+    from sweepops.ops.status import _attempt_lines
+    from sweepops.remote.sweep_layout import report
+    from sweepops.runtime.offline_sweep import PREEMPTED, run_dir
+
+    sweep = OfflineSweep.create(tmp_path, config=grid(3), name="s")
+    first = sweep.claim(AGENT)
+    assert first is not None
+    sweep.finish(first, state=PREEMPTED, exit_code=143)  # interrupted: handed out again
+    again = sweep.claim(AGENT)
+    assert again is not None and again.run_id == first.run_id and again.attempt == 2
+    assert run_dir(sweep.path, again.run_id) == sweep.path / "checkpoints" / first.run_id
+    sweep.finish(again, state=FINISHED, exit_code=0)
+    run_all(sweep, fails={1, 2})
+    found = report(str(sweep.path))
+    assert found["attempts"] == {"retried": 0, "resumed": 1, "attempts": 4}
+    s = {"attempts": found["attempts"], "counts": {"failed": 2, "finished": 1}}
+    assert _attempt_lines(s, live=False) == [
+        "      attempts 4: 0 run(s) retried, 1 attempt(s) resumed after an interruption",
+        "      next: 2 failed run(s) are not run again by themselves; `sweepops retry EXP "
+        "--failed` runs them again (it starts or submits agents: none is live)",
+    ]
+    sweep_retry.mark(sweep.path, failed=True)
+    assert report(str(sweep.path))["attempts"]["retried"] == 2
+
+
+def test_one_line_per_distinct_failure_reason():
+    from sweepops.ops.status import _failed_run_lines
+
+    runs = [{"id": f"r{i}", "why": "failed (exit 1); KeyError: 'lr'"} for i in range(7)]
+    runs.append({"id": "q", "why": "failed (exit 2); other"})
+    assert _failed_run_lines(runs) == [
+        "      7 runs (r0, r1, r2, r3, r4 and 2 more): failed (exit 1); KeyError: 'lr'",
+        "      run q: failed (exit 2); other",
+    ]
