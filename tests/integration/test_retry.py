@@ -60,7 +60,7 @@ def test_retry_failed_reruns_exactly_the_failed_points_once_more(repo: Path):
             (1, "failed")
         ]
         assert by_id[run_id]["history_of_attempts"][0]["reason"].startswith("failed (exit 3)")
-    for run_id, rec in by_id.items():  # one SWEEPOPS_RUN_DIR per run, every attempt in it
+    for run_id in by_id:  # one SWEEPOPS_RUN_DIR per run, every attempt in it
         seen = (sweep_dir / "checkpoints" / run_id / "attempts.log").read_text().split("\n")
         want = ["1", "2"] if run_id in failed else ["1"]
         assert [ln.split() for ln in seen if ln] == [[a, run_id, "allow"] for a in want]

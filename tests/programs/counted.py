@@ -37,9 +37,11 @@ def note(what: str) -> None:
 
 
 note("start")
-if os.environ.get("SWEEPOPS_RUN_DIR"):
+try:  # (a disk filled by --fill_on must not make a run fail here)
     with open(os.path.join(os.environ["SWEEPOPS_RUN_DIR"], "attempts.log"), "a") as fh:
         fh.write(f"{attempt} {run_id} {os.environ.get('WANDB_RESUME', '')}\n")
+except (KeyError, OSError):
+    pass
 if attempt == "1" and args.x in args.fail_first.split(","):
     raise SystemExit(3)
 time.sleep(args.sleep + (args.sleep_first if attempt == "1" else 0.0))
