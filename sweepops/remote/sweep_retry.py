@@ -13,8 +13,12 @@ is taken, so no point is ever finished twice: a finished run is never marked.
 Marking happens under the sweep's lock, in the run index's order: the record is written
 first, then its new state journalled (``index.jsonl``); an agent that claims between the two
 reads the record (it says ``retry``) when the journal catches up, and a marking cut short
-before the journal line leaves a record the index still sees ended, which a second ``retry``
-marks again (idempotent: a run already waiting is left as it is).
+before the journal line leaves a record the index still sees ended, whose state a second
+``retry`` journals again (idempotent: a run already waiting is not marked twice).
+
+The ended attempt keeps, besides the record's own keys, the one-line ``reason`` status gave
+(sweepops.remote.failures.run_reason), when it was ``retried`` and the sbatch options of the
+job submitted for it (``retry_sbatch_args``).
 """
 
 from __future__ import annotations
