@@ -180,7 +180,9 @@ class Bench:
         self.tasks: list[int] = []
 
     # ------------------------------------------------------------------ deploy
-    def deploy(self, deploy_id: str) -> tuple[float, int, int]:
+    def deploy(
+        self, deploy_id: str, experiment: str = "base", *extra: str
+    ) -> tuple[float, int, int]:
         env = agent_env(
             SWEEPOPS_INVENTORY=str(self.cluster.inventory),
             ANSIBLE_NOCOLOR="1",
@@ -197,9 +199,10 @@ class Bench:
             "-m",
             "sweepops",
             "deploy",
-            "base",
+            experiment,
             "-e",
             f"clusters={self.cluster.name}",
+            *extra,
         ]
         start = time.perf_counter()
         proc = subprocess.run(

@@ -59,8 +59,9 @@ def imports(known: dict[str, Path]) -> tuple[dict[str, set[str]], int]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = resolve(mod, is_pkg, node)
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
-                           for a in node.names]
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+                ]
             else:
                 continue
             hits = {t for t in targets if t in known and t != mod}

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: write a sweep's batch script and submit it once (over sweepops.remote.slurm)."""
+"""Ansible module: write each sweep's batch script, submit it once (remote.sbatch_submit)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ description:
     changed only if its content differs, with a diff in diff mode),
     unless I(src) names a script already rendered on the host; creates
     I(logs_dir) first. One call per sweep does what used to take three
-    tasks.
+    tasks; I(sweeps) submits all of a deploy's sweeps in one call.
   - Submits it with C(sbatch --parsable) after writing a record of
     intent, and records the job id in C(DEST/SWEEP_ID.submitted.json).
     A sweep already submitted is left alone; an attempt that crashed
@@ -46,9 +46,30 @@ options:
     required: true
   sweep_id:
     description: The sweep's id (names the files, part of the job
-      comment).
+      comment); required with I(script_content) or I(src).
     type: str
-    required: true
+  sweeps:
+    description: 'All of a deploy''s sweeps on this host, submitted
+      in this one call (one round trip): items with C(sweep_id), C(script_content)
+      (or C(src)) and optionally C(sweep_meta) and C(sweeps_dir),
+      each as the single-sweep options; one intent record per sweep
+      before its sbatch, adoption on retry. C(sbatch --test-only)
+      (I(validate)) runs for the first sweep not yet submitted only.
+      Mutually exclusive with I(script_content) and I(src).'
+    type: list
+    elements: dict
+  template:
+    description: 'With I(sweeps) as the deploy''s sweep records (C(id),
+      C(dir), C(meta)): the batch script template, rendered on the
+      workstation for each sweep with it as C(sbatch_sweep) by the
+      action plugin (action_plugins/sweepops_sbatch.py), which then
+      calls this module once with the rendered items.'
+    type: path
+  create_sweep_dirs:
+    description: 'With I(template): pass each sweep''s C(meta) as
+      its I(sweep_meta), so its directory is made before the submission.'
+    type: bool
+    default: true
   logs_dir:
     description: Directory the script's C(--output) goes to (Slurm
       does not create it); created (mode 0755) before the submission
@@ -85,6 +106,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description: 'With I(sweeps): one result per sweep in their order
+    (sweep_id, job_id, script, submitted, changed, as below).'
+  returned: with sweeps
+  type: list
 sweep_dir_created:
   description: True when the sweep directory was created (or would
     be, in check mode).
@@ -112,130 +138,14 @@ test_only:
 """
 # END DOCUMENTATION
 
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_slurm import (
-    SlurmError,
-    read_submitted,
-    submit_once,
-    validate_script,
-    write_script,
-)
-from ansible.module_utils.sweepops_sweep_layout import materialise
-
-
-def _diff(script: Path, before: str, after: str) -> dict[str, Any]:
-    return {
-        "before": before,
-        "after": after,
-        "before_header": str(script),
-        "after_header": str(script),
-    }
-
-
-def _validate_unwritten(script: Path, content: str | None, sbatch: str) -> str | None:
-    """``sbatch --test-only`` of the script as it would be written, leaving no trace."""
-    if content is None:
-        return validate_script(script, sbatch=sbatch) if script.is_file() else None
-    with tempfile.TemporaryDirectory(prefix="sweepops-sbatch-") as tmp:
-        probe = Path(tmp) / script.name
-        probe.write_text(content)
-        return validate_script(probe, sbatch=sbatch)
+from ansible.module_utils.sweepops_remote.module_spec import run_module
+from ansible.module_utils.sweepops_remote.sbatch_spec import SPEC
+from ansible.module_utils.sweepops_remote.sbatch_submit import submit
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "script_content": {"type": "str"},
-            "src": {"type": "path"},
-            "dest": {"type": "path", "required": True},
-            "deploy_id": {"type": "str", "required": True},
-            "sweep_id": {"type": "str", "required": True},
-            "logs_dir": {"type": "path"},
-            "sweep_meta": {"type": "dict"},
-            "sweeps_dir": {"type": "path"},
-            "validate": {"type": "bool", "default": True},
-            "sbatch": {"type": "str", "default": "sbatch"},
-        },
-        required_by={"sweep_meta": ("sweeps_dir",)},
-        mutually_exclusive=[("script_content", "src")],
-        required_one_of=[("script_content", "src")],
-        supports_check_mode=True,
-    )
-    p = module.params
-    dest = Path(p["dest"])
-    sweep_id = p["sweep_id"]
-    script = Path(p["src"]) if p["src"] else dest / f"{sweep_id}.sbatch"
-    result: dict = {"script": str(script), "sweep_id": sweep_id, "job_id": "", "submitted": False}
-    done = read_submitted(dest, sweep_id)
-    meta = p["sweep_meta"]
-    new_dir = bool(meta) and not os.path.isfile(
-        os.path.join(p["sweeps_dir"] or "", str((meta or {}).get("id")), "sweep.json")
-    )
-    if new_dir:
-        result["sweep_dir_created"] = True
-
-    if module.check_mode:
-        rewrite = False
-        if p["script_content"] is not None:
-            before = script.read_text() if script.is_file() else ""
-            rewrite = before != p["script_content"]
-            if rewrite and module._diff:
-                result["diff"] = _diff(script, before, p["script_content"])
-        if done is not None:
-            result.update(job_id=str(done["job_id"]), submitted=True)
-            module.exit_json(changed=rewrite or new_dir, **result)
-        try:
-            result["test_only"] = _validate_unwritten(script, p["script_content"], p["sbatch"])
-        except SlurmError as exc:
-            module.fail_json(msg=str(exc), stderr=exc.stderr, **result)
-        result["msg"] = f"would submit {script} for sweep {sweep_id}"
-        module.exit_json(changed=True, **result)
-
-    changed = rewritten = False
-    if new_dir:
-        try:
-            os.makedirs(p["sweeps_dir"], exist_ok=True)
-            changed = materialise(p["sweeps_dir"], meta)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot create the sweep directory in {p['sweeps_dir']}: {exc}")
-    if p["logs_dir"]:
-        try:
-            os.makedirs(p["logs_dir"], mode=0o755, exist_ok=True)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot create {p['logs_dir']}: {exc}", **result)
-    if p["script_content"] is not None:
-        try:
-            rewritten, before = write_script(script, p["script_content"])
-            changed = changed or rewritten
-        except OSError as exc:
-            module.fail_json(msg=f"cannot write {script}: {exc}", **result)
-        if rewritten and module._diff:
-            result["diff"] = _diff(script, before, p["script_content"])
-    elif not script.is_file():
-        module.fail_json(msg=f"{script}: no such batch script on {os.uname().nodename}", **result)
-    try:
-        job_id, submitted_now = submit_once(
-            script,
-            dest,
-            p["deploy_id"],
-            sweep_id,
-            sbatch=p["sbatch"],
-            validate=p["validate"] and done is None,
-        )
-    except SlurmError as exc:
-        module.fail_json(msg=str(exc), stderr=exc.stderr, **result)
-    result.update(job_id=job_id, submitted=True)
-    if done is not None and rewritten:
-        module.warn(
-            f"{script} changed, but sweep {sweep_id} was already submitted as job {job_id}: "
-            "the new script is not submitted (use a new deploy id to submit again)"
-        )
-    module.exit_json(changed=changed or submitted_now, **result)
+    run_module(SPEC, submit, AnsibleModule)
 
 
 if __name__ == "__main__":

@@ -175,3 +175,17 @@ def double(monkeypatch):
             monkeypatch.setenv(k, v)
         monkeypatch.delenv("WANDB_ENTITY", raising=False)
         yield w
+
+
+def composite_of(repo: Path, name: str, sweeps: int) -> None:
+    """``experiments/NAME.yml``: a composite of ``sweeps`` one-point subtests, committed."""
+    subtests = "".join(f'    "s{i:02d}":\n      noise: {i / 100}\n' for i in range(sweeps))
+    (repo / "experiments" / f"{name}.yml").write_text(
+        "program: experiments/train.py\nmethod: grid\n"
+        "metric:\n  name: val_loss\n  goal: minimize\n"
+        "parameters:\n  epochs: 1\n  lr: 0.1\n  subtests:\n"
+        + subtests
+        + "_num_nodes: 1\n_time_per_run: 30s\n_gpus_per_run: 0\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"a {sweeps}-sweep composite")

@@ -145,6 +145,29 @@ def earlier_by_git(code_dir: str, files_from: str) -> Earlier:
     return earlier
 
 
+def finalise(base: str, key: str, incoming: str) -> str:
+    """The remote shell line that puts ``incoming`` into place as ``base/key`` and records it
+    as LATEST, as snapshot_store.place does (a snapshot another deploy placed first stays, this
+    sync's copy goes)."""
+    q = shlex.quote
+    final, latest = q(f"{base}/{key}"), q(f"{base}/LATEST")
+    tmp = q(f"{base}/.LATEST.") + "$$"  # the shell's pid, as write_latest's
+    incoming = q(incoming)
+    return (
+        f"if [ -d {final} ]; then rm -rf -- {incoming}; "
+        f"else {{ mv -T -- {incoming} {final} || {{ [ -d {final} ] && rm -rf -- {incoming}; }}; }}"
+        f" && printf '%s\\n' {q(key)} > {tmp} && mv -f -- {tmp} {latest}; fi"
+    )
+
+
+def remote_command(prepare: Sequence[str], base: str, key: str, incoming: str) -> str:
+    """rsync's remote side in one round trip (its ``--rsync-path``; rsync appends the server's
+    arguments): ``prepare``, the rsync server, then the rename into place and LATEST (the
+    step that used to be its own round trip, ``sweepops_code_sync state=present``)."""
+    script = " && ".join([*prepare, 'rsync "$@"']) + " && " + finalise(base, key, incoming)
+    return f"sh -c {shlex.quote(script)} rsync"
+
+
 def rsync_of(
     tree: Mapping[str, Any],
     *,
@@ -176,7 +199,9 @@ def rsync_of(
         "src": f"{tree['src']}/",
         "dest": f"{incoming}/",
         "from": earlier.base if earlier else None,
-        "rsync_path": None if check_mode else " && ".join([*prepare, "rsync"]),
+        "rsync_path": None
+        if check_mode
+        else remote_command(prepare, base, str(tree["key"]), incoming),
         "rsync_opts": [*opts, *extra_opts],
         "multiplexing": bool(control),
         "ssh_extra_args": ssh_extra_args

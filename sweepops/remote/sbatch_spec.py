@@ -1,8 +1,8 @@
 """The spec of library/sweepops_sbatch.py (its arguments and documentation).
 
-The module's own code (writing the batch script and submitting it once, over
-sweepops.remote.slurm) is in the library file; its argument spec there must equal this one
-(tests/unit/test_module_docs.py), and its DOCUMENTATION is generated from this.
+The module's code (writing each batch script and submitting it once) is
+sweepops.remote.sbatch_submit; the library file is a shim that runs it with this spec, and its
+DOCUMENTATION is generated from this.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ SPEC = ModuleSpec(
             "Writes the batch script to C(DEST/SWEEP_ID.sbatch) (mode 0755, changed only "
             "if its content differs, with a diff in diff mode), unless I(src) names a "
             "script already rendered on the host; creates I(logs_dir) first. One call per"
-            " sweep does what used to take three tasks."
+            " sweep does what used to take three tasks; I(sweeps) submits all of a "
+            "deploy's sweeps in one call."
         ),
         (
             "Submits it with C(sbatch --parsable) after writing a record of intent, and "
@@ -58,9 +59,40 @@ SPEC = ModuleSpec(
             "required": True,
         },
         "sweep_id": {
-            "description": "The sweep's id (names the files, part of the job comment).",
+            "description": (
+                "The sweep's id (names the files, part of the job comment); required with "
+                "I(script_content) or I(src)."
+            ),
             "type": "str",
-            "required": True,
+        },
+        "sweeps": {
+            "description": (
+                "All of a deploy's sweeps on this host, submitted in this one call (one "
+                "round trip): items with C(sweep_id), C(script_content) (or C(src)) and "
+                "optionally C(sweep_meta) and C(sweeps_dir), each as the single-sweep "
+                "options; one intent record per sweep before its sbatch, adoption on retry. "
+                "C(sbatch --test-only) (I(validate)) runs for the first sweep not yet "
+                "submitted only. Mutually exclusive with I(script_content) and I(src)."
+            ),
+            "type": "list",
+            "elements": "dict",
+        },
+        "template": {
+            "description": (
+                "With I(sweeps) as the deploy's sweep records (C(id), C(dir), C(meta)): the "
+                "batch script template, rendered on the workstation for each sweep with it "
+                "as C(sbatch_sweep) by the action plugin (action_plugins/sweepops_sbatch.py), "
+                "which then calls this module once with the rendered items."
+            ),
+            "type": "path",
+        },
+        "create_sweep_dirs": {
+            "description": (
+                "With I(template): pass each sweep's C(meta) as its I(sweep_meta), so its "
+                "directory is made before the submission."
+            ),
+            "type": "bool",
+            "default": True,
         },
         "logs_dir": {
             "description": (
@@ -96,6 +128,14 @@ SPEC = ModuleSpec(
         },
     },
     returns={
+        "results": {
+            "description": (
+                "With I(sweeps): one result per sweep in their order (sweep_id, job_id, "
+                "script, submitted, changed, as below)."
+            ),
+            "returned": "with sweeps",
+            "type": "list",
+        },
         "sweep_dir_created": {
             "description": (
                 "True when the sweep directory was created (or would be, in check mode)."
@@ -136,7 +176,11 @@ SPEC = ModuleSpec(
     deploy_id: d1
     sweep_id: abc123
 """,
-    mutually_exclusive=(("script_content", "src"),),
-    required_one_of=(("script_content", "src"),),
-    required_by={"sweep_meta": ("sweeps_dir",)},
+    mutually_exclusive=(("script_content", "src", "sweeps"),),
+    required_one_of=(("script_content", "src", "sweeps"),),
+    required_by={
+        "sweep_meta": ("sweeps_dir",),
+        "script_content": ("sweep_id",),
+        "src": ("sweep_id",),
+    },
 )

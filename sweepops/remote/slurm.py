@@ -355,6 +355,8 @@ def _submit_once_locked(
             "script_sha256": digest,
             "time": time.time(),
             "host": os.uname().nodename,
+            # the submitting process: one per module call, i.e. per round trip
+            "pid": os.getpid(),
         },
     )
     proc = _run(run, [sbatch, "--parsable", str(script)])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.clusterlib import Cluster
-from tests.conftest import agent_env, git, run_sweepops
+from tests.conftest import agent_env, composite_of, git, run_sweepops
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
@@ -424,3 +424,35 @@ def test_deploy_wait_waits_for_the_cluster_and_prints_its_runs(repo, cluster):
     rows = lines[header + 2 : header + 8]
     assert len(rows) == 6 and all("finished" in row.split() for row in rows)
     assert all(f"{cluster.name}-login" in row for row in rows)
+
+
+def test_composite_of_20_sweeps_is_one_submission_and_a_retry_submits_nothing_twice(repo, cluster):
+    composite_of(repo, "many", 20)
+    deploy_id = "many-1"
+    args = ("deploy", "many", "-e", f"clusters={cluster.name}", "-e", f"deploy_id={deploy_id}")
+    proc = sweepops(repo, cluster, *args)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    jobs = submitted_jobs(repo, deploy_id)
+    assert len(jobs) == 20 and len(set(jobs.values())) == 20
+    record_dir = cluster.cluster_lab / "deploys" / deploy_id
+    try:
+        # every sweep's intent was written (before its sbatch) by one process on the login
+        # node: one module call, i.e. one ssh round trip, submitted all 20
+        intents = [json.loads((record_dir / f"{s}.intent.json").read_text()) for s in jobs]
+        assert len({i["pid"] for i in intents}) == 1, sorted({i["pid"] for i in intents})
+        # the deploy "crashed" after the sbatch calls, before their records: the retry adopts
+        # each job; nothing is submitted twice
+        for sweep_id in list(jobs)[:12]:
+            (record_dir / f"{sweep_id}.submitted.json").unlink()
+        again = sweepops(repo, cluster, *args)
+        assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+        assert submitted_jobs(repo, deploy_id) == jobs
+        rows = cluster.ssh("squeue --me -h -t all -o '%F|%k'").stdout.split()
+        arrays: dict[str, set[str]] = {}
+        for row in rows:
+            array, _, comment = row.partition("|")
+            if comment.startswith(f"sweepops:{deploy_id}:"):
+                arrays.setdefault(comment.rsplit(":", 1)[1], set()).add(array)
+        assert arrays == {s: {j} for s, j in jobs.items()}
+    finally:
+        cluster.ssh(f"scancel {' '.join(jobs.values())}", check=False)

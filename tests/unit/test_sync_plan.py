@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sweepops.artifacts.sync_plan import control_path, link_dests, sync_plan
+import shlex
+
+from sweepops.artifacts.sync_plan import control_path, finalise, link_dests, sync_plan
 
 SNAPSHOT = {
     "key": "a" * 40,
@@ -67,8 +69,14 @@ def test_the_rsync_of_a_tree() -> None:
         "--link-dest=/lab/code/" + "d" * 40,
         "--bwlimit=20m",
     ]
-    assert code["rsync_path"] == (
-        "rm -rf -- /lab/code/.incoming-s1-h && mkdir -p -- /lab/code && rsync"
+    assert (
+        code["rsync_path"]
+        == "sh -c "
+        + shlex.quote(
+            'rm -rf -- /lab/code/.incoming-s1-h && mkdir -p -- /lab/code && rsync "$@" && '
+            + finalise("/lab/code", "a" * 40, "/lab/code/.incoming-s1-h")
+        )
+        + " rsync"
     )
     assert code["multiplexing"]
     assert code["ssh_extra_args"] == "-o X=1 -o ControlPath=/home/u/.ansible/cp/%C"
@@ -133,11 +141,17 @@ def test_a_tree_made_from_an_earlier_one_sends_only_the_change(tmp_path) -> None
     assert seen == [("a" * 40, ["b" * 40])]  # the code only: the runtime is not a git tree
     assert code["from"] == "b" * 40 and agent["from"] is None
     assert code["rsync_opts"][0] == "--files-from=/tmp/list"
-    assert code["rsync_path"] == (
-        "rm -rf -- /lab/code/.incoming-s1-h && mkdir -p -- /lab/code && "
-        f"cp -al -- /lab/code/{'b' * 40} /lab/code/.incoming-s1-h && "
-        "( cd -- /lab/code/.incoming-s1-h && rm -f -- edit.py 'old/x y.py' top.py && "
-        "{ rmdir -p --ignore-fail-on-non-empty -- old 2>/dev/null || :; } ) && rsync"
+    assert (
+        code["rsync_path"]
+        == "sh -c "
+        + shlex.quote(
+            "rm -rf -- /lab/code/.incoming-s1-h && mkdir -p -- /lab/code && "
+            f"cp -al -- /lab/code/{'b' * 40} /lab/code/.incoming-s1-h && "
+            "( cd -- /lab/code/.incoming-s1-h && rm -f -- edit.py 'old/x y.py' top.py && "
+            '{ rmdir -p --ignore-fail-on-non-empty -- old 2>/dev/null || :; } ) && rsync "$@" && '
+            + finalise("/lab/code", "a" * 40, "/lab/code/.incoming-s1-h")
+        )
+        + " rsync"
     )
     assert isinstance(plan, FromEarlier)
 
