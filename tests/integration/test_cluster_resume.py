@@ -85,7 +85,7 @@ def test_a_requeued_checkpointing_run_continues_from_its_checkpoint(repo: Path, 
 LONG = """program: tests/programs/checkpointed.py
 method: grid
 parameters:
-  steps: 90
+  steps: 60
   sleep: 1
   x: [1]
 """
@@ -94,12 +94,13 @@ parameters:
 def test_a_checkpointing_run_past_its_time_limit_is_resumed_in_the_requeued_job(
     repo: Path, cluster: Cluster
 ):
-    # time 2 min, the warning 60 s before it: the run (90 s of steps) is cut at its time
+    # time 2 min, the warning 60 s before it: the run (60 s of steps) is cut at its time
     # limit's warning, its job requeued (max_requeues), and it goes on from its checkpoint
     add_experiment(repo, "late", LONG.replace("x: [1]", "x: [2]"))
     proc = sweepops(
         repo, cluster, "deploy", "late", "-e", f"clusters={cluster.name}",
-        "-e", "time=00:02:00", "-e", "preempt_signal_seconds=60", "-e", "deploy_id=late-1",
+        "-e", "time=00:02:00", "-e", "preempt_signal_seconds=60", "-e", "max_requeues=6",
+        "-e", "deploy_id=late-1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     (deploy,) = [r for r in ledger_lines(repo) if "sweeps" in r]
@@ -117,6 +118,6 @@ def test_a_checkpointing_run_past_its_time_limit_is_resumed_in_the_requeued_job(
     ends = [x for x in log if x[0] == "end"]
     assert {s[1] for s in starts} == {run["id"]} and len(starts) == run["attempt"]
     assert starts[0][3] == "0" and all(int(s[3]) > 0 for s in starts[1:]), starts
-    assert ends == [["end", run["id"], str(run["attempt"]), "90"]]  # finished once
+    assert ends == [["end", run["id"], str(run["attempt"]), "60"]]  # finished once
     status = sweepops(repo, cluster, "status", "late")
     assert "done 1" in status.stdout and "attempt(s) resumed" in status.stdout, status.stdout
