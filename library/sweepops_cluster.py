@@ -24,6 +24,11 @@ description:
     no more runs) and scancels the live jobs (agents requeue their
     running runs); a deploy whose jobs have all ended is left alone.
     In check mode nothing is marked or cancelled.
+  - With C(action=retry), marks the chosen runs of each sweep to be
+    run again as new attempts (C(retry_failed), C(retry_lost), C(retry_runs))
+    and submits the sweep's batch script again (C(sbatch_args) first)
+    when it has runs waiting and its job (C(sweep_jobs)) is not live.
+    In check mode nothing is marked or submitted.
 options:
   action:
     description: What to do.
@@ -32,6 +37,7 @@ options:
     choices:
       - status
       - cancel
+      - retry
   lab_root:
     description: The cluster's lab root.
     type: path
@@ -51,6 +57,32 @@ options:
       it no job log is read.
     type: str
     default: ''
+  retry_failed:
+    description: 'With C(action=retry): the failed runs.'
+    type: bool
+    default: false
+  retry_lost:
+    description: 'With C(action=retry): the lost runs, and running
+      ones whose lease lapsed.'
+    type: bool
+    default: false
+  retry_runs:
+    description: 'With C(action=retry): these runs.'
+    type: list
+    default: []
+    elements: str
+  sweep_jobs:
+    description: 'With C(action=retry): per sweep id, its job (as
+      the ledger has it).'
+    type: dict
+    default: {}
+  sbatch_args:
+    description: 'With C(action=retry): sbatch options given before
+      the script when it is submitted again (C(--mem=8G)), over its
+      C(#SBATCH) lines.'
+    type: list
+    default: []
+    elements: str
 author: sweepops
 """
 
@@ -74,6 +106,17 @@ jobs:
     error line of its log) and C(log); C(stale) on rows of live states
     when the controller did not answer (accounting's last word).
   returned: always
+  type: dict
+retried:
+  description: 'With C(action=retry): per sweep id, C(marked) (runs
+    to run again), C(waiting) (already waiting), C(refused) ({run
+    id: why}), C(uncancelled).'
+  returned: with action=retry
+  type: dict
+submitted:
+  description: 'With C(action=retry): per sweep id, the job submitted
+    again.'
+  returned: with action=retry
   type: dict
 controller_down:
   description: What squeue said when the Slurm controller did not

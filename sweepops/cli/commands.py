@@ -22,6 +22,7 @@ from sweepops.cli import (
     report,
     reproduce,
     results,
+    retry,
     status,
     sync,
 )
@@ -47,6 +48,7 @@ def command_groups() -> list[Callable[[SubParsers], None]]:
         deploy.register,
         results.register,
         status.register,  # status, cancel
+        retry.register,
         gc.register,
         report.register,  # report, export, note
         provision.register,

@@ -35,6 +35,18 @@ class Notice:
     failed: bool = False
 
 
+@dataclass(frozen=True)
+class RetryChoice:
+    """Which runs ``sweepops retry`` runs again: ``failed`` runs, ``lost`` runs (and running
+    ones whose agent is gone), the runs ``run_ids``; ``settings``: the ``-e`` settings of the
+    jobs submitted for them (a cluster's; the local executor takes none)."""
+
+    failed: bool = False
+    lost: bool = False
+    run_ids: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class WaitOutcome:
     """How waiting ended: ``why`` the lines saying which sweeps' jobs all failed and why;
@@ -50,6 +62,27 @@ class LogMiss:
 
     where: str
     broken: tuple[str, ...] = ()
+
+
+def retry_notices(where: str, done: Any) -> list[Notice]:
+    """What marking runs for retry did in one sweep (``done``: sweep_retry.Marked, or its
+    dict from a cluster), as lines."""
+    found: dict[str, Any] = done if isinstance(done, dict) else done.as_dict()
+    marked = list(found.get("marked") or [])
+    waiting = list(found.get("waiting") or [])
+    refused: dict[str, str] = dict(found.get("refused") or {})
+    said = []
+    if marked:
+        said.append(Notice(f"{where}: {len(marked)} run(s) to run again: {' '.join(marked)}"))
+    if waiting:
+        said.append(Notice(f"{where}: {len(waiting)} run(s) already waiting: {' '.join(waiting)}"))
+    if not marked and not waiting:
+        said.append(Notice(f"{where}: no run to retry"))
+    for run_id, why in sorted(refused.items()):
+        said.append(Notice(f"{where}: run {run_id} not retried: {why}", failed=True))
+    if found.get("uncancelled"):
+        said.append(Notice(f"{where}: the sweep was cancelled; retry resumed it"))
+    return said
 
 
 class Executor(abc.ABC):
@@ -82,6 +115,13 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def cancel(self) -> list[Notice]:
         """Stop the deploy's agents (their running runs are requeued); what it did."""
+
+    # ------------------------------------------------------------------ retry
+    def retry(self, choice: RetryChoice) -> list[Notice]:
+        """Mark the chosen runs of the deploy's sweeps here to be run again as new attempts
+        (sweepops.remote.sweep_retry) and start or submit agents where none is live; what it
+        did. An executor that cannot says so."""
+        return [Notice(f"{self.kind}: `sweepops retry` is not supported here", failed=True)]
 
     # ------------------------------------------------------------------ wait
     @abc.abstractmethod

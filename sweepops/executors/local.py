@@ -24,8 +24,17 @@ from typing import Any
 from sweepops.backends.select import agents_backend
 from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
-from sweepops.executors.base import Executor, LogMiss, Notice, OnDisk, WaitOutcome
+from sweepops.executors.base import (
+    Executor,
+    LogMiss,
+    Notice,
+    OnDisk,
+    RetryChoice,
+    WaitOutcome,
+    retry_notices,
+)
 from sweepops.ops import stranded
+from sweepops.remote import sweep_retry
 from sweepops.remote.failures import FAILED_RUN_STATES, read_tail, run_reason
 from sweepops.remote.log_lookup import find_log, list_logs, read_from
 from sweepops.runtime.offline_sweep import OfflineSweep, progress_of
@@ -88,10 +97,53 @@ def start_agents(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        record = {"pid": proc.pid, "log": str(log), "argv": argv, "started": time.time(), "k": k}
+        record = {
+            "pid": proc.pid,
+            "log": str(log),
+            "argv": argv,
+            "cwd": str(cwd),
+            "started": time.time(),
+            "k": k,
+        }
         (sweep.path / "agents" / f"local-{k}.json").write_text(json.dumps(record, indent=1))
         records.append(record)
     return records, True
+
+
+def restart_agents(sweep: OfflineSweep) -> list[dict[str, Any]]:
+    """Start again, with the argv they were started with, the sweep's recorded agents that
+    are no longer alive (none when one is alive: it claims what is waiting). Returns the
+    agents started."""
+    if running_agents(sweep):
+        return []
+    started = []
+    for rec in agent_records(sweep):
+        argv = [str(a) for a in rec["argv"]]
+        cwd = rec.get("cwd") or _code_dir_of(argv)
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(argv[0]) + os.pathsep + env.get("PATH", "")
+        with open(rec["log"], "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        again = {**rec, "pid": proc.pid, "started": time.time(), "cwd": cwd}
+        again["restarts"] = int(rec.get("restarts") or 0) + 1
+        (sweep.path / "agents" / f"local-{rec['k']}.json").write_text(json.dumps(again, indent=1))
+        started.append(again)
+    return started
+
+
+def _code_dir_of(argv: list[str]) -> str | None:
+    """The ``--code-dir`` an offline agent was started with (its working directory)."""
+    if "--code-dir" in argv:
+        return argv[argv.index("--code-dir") + 1]
+    return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -185,6 +237,7 @@ class LocalExecutor(Executor):
                     "agents": alive,
                     "cancelled": sweep.cancelled,
                     "failed_runs": failed_runs(sweep),
+                    "attempts": found.get("attempts") or {},
                     "notes": stranded.notes(found, live=alive > 0, how=self.by_hand(entry["id"])),
                 }
             )
@@ -206,6 +259,33 @@ class LocalExecutor(Executor):
             for agent in agents:
                 os.kill(int(agent["pid"]), signal.SIGTERM)
             said.append(Notice(f"cancelled {entry['name']} ({entry['id']}) on this machine"))
+        return said
+
+    def retry(self, choice: RetryChoice) -> list[Notice]:
+        if not self._entries():  # the deploy ran nothing here
+            return []
+        if choice.settings:
+            keys = ", ".join(sorted(choice.settings))
+            return [
+                Notice(
+                    f"this machine: -e {keys} does not apply to local agents (they run with "
+                    "the deploy's environment); retry without it",
+                    failed=True,
+                )
+            ]
+        said = []
+        for entry in self._entries():
+            sweep = OfflineSweep(entry["dir"])
+            done = sweep_retry.mark(
+                sweep.path, failed=choice.failed, lost=choice.lost, run_ids=choice.run_ids
+            )
+            said += retry_notices(f"{entry['name']} ({entry['id']}) here", done)
+            if done.marked or done.waiting:
+                started = restart_agents(sweep)
+                if started:
+                    said.append(Notice(f"  started {len(started)} agent(s) again here"))
+                elif running_agents(sweep):
+                    said.append(Notice("  its running agents claim them next"))
         return said
 
     def wait(self, start: float, timeout: float | None) -> WaitOutcome:

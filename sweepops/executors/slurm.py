@@ -18,11 +18,20 @@ from typing import Any
 from sweepops.ansible.runner import collect
 from sweepops.core.errors import SweepopsError
 from sweepops.core.progress import Progress
-from sweepops.executors.base import ClusterExecutor, LogMiss, Notice, OnDisk, WaitOutcome
+from sweepops.executors.base import (
+    ClusterExecutor,
+    LogMiss,
+    Notice,
+    OnDisk,
+    RetryChoice,
+    WaitOutcome,
+    retry_notices,
+)
 from sweepops.ops import stranded
 from sweepops.ops.status import failed_sweeps, job_summary
 from sweepops.records import ledger
 from sweepops.remote.failures import run_reason
+from sweepops.remote.sbatch_options import OPTIONS, resource_options
 from sweepops.remote.slurm import FINAL_STATES, base_job_id
 from sweepops.results import fetch as results_fetch
 from sweepops.runtime.offline_sweep import parse_shard, progress_of
@@ -72,8 +81,9 @@ class SlurmExecutor(ClusterExecutor):
         for host in hosts:
             answers.setdefault(host, {"failed": True, "msg": ledger.unknown_host_message(host)})
 
-    def ask(self, action: str) -> dict[str, dict[str, Any]]:
-        """Each host's answer to ``status`` or ``cancel`` (playbooks/cluster.yml)."""
+    def ask(self, action: str, **extra: Any) -> dict[str, dict[str, Any]]:
+        """Each host's answer to ``status``, ``cancel`` or ``retry`` (playbooks/cluster.yml;
+        ``extra``: the retry's variables)."""
         if not self.submitted:
             return {}
         targets = {
@@ -81,11 +91,12 @@ class SlurmExecutor(ClusterExecutor):
                 "lab_root": info["lab_root"],
                 "sweep_ids": [s["id"] for s in self.deploy["sweeps"]],
                 "job_ids": sorted({str(j) for j in (info.get("jobs") or {}).values()}),
+                "sweep_jobs": {str(k): str(v) for k, v in (info.get("jobs") or {}).items()},
                 "deploy_id": self.deploy["deploy_id"],
             }
             for host, info in self.submitted.items()
         }
-        extravars = {"action": action, "sweepops_targets": targets}
+        extravars = {"action": action, "sweepops_targets": targets, **extra}
         answers = collect(
             self.root, "playbooks/cluster.yml", extravars, inventory=self._inventories()
         )
@@ -162,6 +173,8 @@ class SlurmExecutor(ClusterExecutor):
             "counts": counts,
             "cancelled": cancelled,
             "failed_runs": failed,
+            "attempts": found.get("attempts") or {},
+            "live": live,
             "notes": stranded.notes(found, live=live, how=self.by_hand(entry["id"], host)),
         }
 
@@ -175,6 +188,53 @@ class SlurmExecutor(ClusterExecutor):
                 said.append(Notice(f"{host}: no job of the deploy is live; nothing to cancel"))
             else:
                 said.append(Notice(f"cancelled on {host}: jobs {job_summary(res.get('jobs', {}))}"))
+        return said
+
+    # ------------------------------------------------------------------ retry
+    def retry(self, choice: RetryChoice) -> list[Notice]:
+        try:
+            sbatch_args = resource_options(choice.settings)
+        except ValueError as exc:
+            known = ", ".join(OPTIONS)
+            return [Notice(f"-e: {exc} (a retry job takes: {known})", failed=True)]
+        answers = self.ask(
+            "retry",
+            retry_failed=choice.failed,
+            retry_lost=choice.lost,
+            retry_runs=list(choice.run_ids),
+            sbatch_args=sbatch_args,
+        )
+        names = {s["id"]: s.get("name") or s["id"] for s in self.deploy["sweeps"]}
+        said: list[Notice] = []
+        resubmitted: dict[str, dict[str, Any]] = {}
+        for host, res in sorted(answers.items()):
+            if res.get("failed"):
+                said.append(Notice(f"{host}: could not retry: {res.get('msg')}", failed=True))
+                continue
+            for sid, done in sorted((res.get("retried") or {}).items()):
+                said += retry_notices(f"{names.get(sid, sid)} ({sid}) on {host}", done)
+            jobs = dict(res.get("submitted") or {})
+            for sid, job in sorted(jobs.items()):
+                said.append(Notice(f"  submitted {names.get(sid, sid)} ({sid}) again: job {job}"))
+            if jobs:
+                info = dict(self.submitted[host])
+                earlier = {k: list(v) for k, v in (info.get("earlier_jobs") or {}).items()}
+                for sid in jobs:
+                    if (info.get("jobs") or {}).get(sid):
+                        earlier.setdefault(sid, []).append(str(info["jobs"][sid]))
+                info["jobs"] = {**(info.get("jobs") or {}), **jobs}
+                info["earlier_jobs"] = earlier
+                resubmitted[host] = info
+        if resubmitted:
+            ledger.record_submission(self.root, self.deploy["deploy_id"], resubmitted)
+            self.submitted.update(resubmitted)
+        elif answers and sbatch_args and not any(a.get("failed") for a in answers.values()):
+            said.append(
+                Notice(
+                    "  -e applies to a job submitted again; a live job of the sweep claims "
+                    "the retries with its own settings"
+                )
+            )
         return said
 
     # ------------------------------------------------------------------ wait

@@ -91,6 +91,7 @@ def progress_line(name: str, sweep_id: str, c: dict[str, Any], extra: str) -> st
         f"    {name:<30} {sweep_id}  done {c.get('finished', 0)}  failed {c.get('failed', 0)}"
         f"  running {c.get('running', 0)}  left {left}"
         + (f"  unreadable {c['unreadable']}" if c.get("unreadable") else "")
+        + (f"  retrying {c['retry']}" if c.get("retry") else "")  # sweepops retry marked them
         + f"  {extra}"
     ).rstrip()
 
@@ -104,10 +105,50 @@ def job_summary(jobs: dict[str, dict[str, Any]]) -> str:
 
 
 def _failed_run_lines(runs: list[dict[str, Any]], limit: int = 5) -> list[str]:
-    lines = [f"      run {r['id']}: {r['why']}" for r in runs[-limit:]]
-    if len(runs) > limit:
-        lines.insert(0, f"      ({len(runs) - limit} more failed runs; `sweepops logs` shows each)")
+    """One line per distinct reason (a program error that every point hits is said once,
+    with the runs it failed), the newest ``limit`` reasons."""
+    by_why: dict[str, list[str]] = {}
+    for r in runs:
+        by_why.setdefault(str(r["why"]), []).append(str(r["id"]))
+    groups = list(by_why.items())  # in the order of their first run (oldest first)
+    lines = []
+    for why, ids in groups[-limit:]:
+        if len(ids) == 1:
+            lines.append(f"      run {ids[0]}: {why}")
+        else:
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            lines.append(f"      {len(ids)} runs ({shown}): {why}")
+    if len(groups) > limit:
+        more = sum(len(ids) for _, ids in groups[:-limit])
+        lines.insert(0, f"      ({more} more failed runs; `sweepops logs` shows each)")
     return lines
+
+
+def _attempt_lines(s: dict[str, Any], live: bool | None) -> list[str]:
+    """A sweep's attempts (runs retried, attempts resumed after an interruption) and what
+    happens next to its failed runs; nothing for a sweep whose runs all ran once and none
+    failed. Waiting runs are said by sweepops.ops.stranded's notes."""
+    tried = s.get("attempts") or {}
+    counts = s["counts"]
+    lines = []
+    if tried.get("retried") or tried.get("resumed"):
+        lines.append(
+            f"      attempts {tried.get('attempts', 0)}: {tried.get('retried', 0)} run(s) "
+            f"retried, {tried.get('resumed', 0)} attempt(s) resumed after an interruption"
+        )
+    failed = int(counts.get("failed") or 0)
+    if failed:
+        lines.append(
+            f"      next: {failed} failed run(s) are not run again by themselves; "
+            "`sweepops retry EXP --failed` runs them again"
+            + ("" if live else " (it starts or submits agents: none is live)")
+        )
+    return lines
+
+
+def _for_exp(line: str, experiment: str) -> str:
+    """``sweepops retry EXP`` in a reason made where the experiment is not known."""
+    return line.replace("sweepops retry EXP ", f"sweepops retry {experiment} ")
 
 
 def format_status(status: dict[str, Any]) -> list[str]:
@@ -118,6 +159,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
         extra = f"agents {s['agents']}" + ("  CANCELLED" if s["cancelled"] else "")
         lines.append(progress_line(s["name"], s["id"], s["counts"], extra))
         lines += _failed_run_lines(s["failed_runs"])
+        lines += _attempt_lines(s, s["agents"] > 0)
         lines += [f"      {note}" for note in s.get("notes") or []]
     for host, c in status["clusters"].items():
         lines.append(f"  {host}")
@@ -130,6 +172,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
             flag = "CANCELLED" if s["cancelled"] else ""
             lines.append(progress_line(s["name"], s["id"], s["counts"], flag))
             lines += _failed_run_lines(s["failed_runs"])
+            lines += _attempt_lines(s, s.get("live"))
             lines += [f"      {note}" for note in s.get("notes") or []]
         lines.append(f"    jobs: {job_summary(c['jobs'])}")
         for job, row in sorted(c["jobs"].items()):
@@ -146,7 +189,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
     for s in wandb.get("sweeps") or []:
         lines.append(progress_line(s["name"], s["id"], s["counts"], s.get("url", "")))
         lines += _failed_run_lines(s["failed_runs"])
-    return lines
+    return [_for_exp(line, status["experiment"]) for line in lines]
 
 
 # ---------------------------------------------------------------------- exit code
@@ -191,8 +234,11 @@ def failed_sweeps(
             jobs = (answers.get(host) or {}).get("jobs") or {}
             tasks += [(host, t, row) for t, row in jobs.items() if job and base_job_id(t) == job]
         if tasks and all(str(row.get("state")) in FAILED_JOB_STATES for _, _, row in tasks):
-            out[entry["name"]] = "\n".join(
-                f"  {host} job {t}: {row.get('why') or job_reason(row) or row.get('state')}"
-                for host, t, row in sorted(tasks)
+            out[entry["name"]] = _for_exp(
+                "\n".join(
+                    f"  {host} job {t}: {row.get('why') or job_reason(row) or row.get('state')}"
+                    for host, t, row in sorted(tasks)
+                ),
+                str(deploy.get("experiment") or "EXP"),
             )
     return out

@@ -9,6 +9,7 @@ library only, shipped as module_utils).
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Any
 
 from .failures import (
@@ -20,8 +21,9 @@ from .failures import (
     run_reason,
 )
 from .module_spec import ModuleFailed, ModuleSpec, Params, Result
-from .slurm import SlurmError, cancel, job_states_checked
+from .slurm import SlurmError, base_job_id, cancel, job_states_checked, parse_sbatch_parsable
 from .sweep_layout import read_records, report, sweep_dirs
+from .sweep_retry import mark
 
 #: Failed runs reported per sweep (the newest).
 MAX_FAILED_RUNS = 20
@@ -77,11 +79,60 @@ def to_cancel(dirs: list[str], jobs: dict[str, Any]) -> tuple[list[str], dict[st
     return (todo if live else []), live
 
 
+def retry(
+    p: Params, dirs: dict[str, str], check_mode: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Mark the chosen runs of each sweep for retry (sweepops.remote.sweep_retry), then submit
+    the sweep's batch script again (with ``sbatch_args`` over its ``#SBATCH`` lines) for each
+    sweep with runs waiting and no live job: (per sweep what was marked, per sweep its new
+    job id)."""
+    marked: dict[str, Any] = {}
+    for sid, d in dirs.items():
+        if os.path.isdir(d):
+            done = mark(
+                d,
+                failed=p["retry_failed"],
+                lost=p["retry_lost"],
+                run_ids=p["retry_runs"],
+                check_mode=check_mode,
+                sbatch_args=p["sbatch_args"],
+            )
+            marked[sid] = done.as_dict()
+    jobs, _ = job_states_checked(p["job_ids"])
+    live = {base_job_id(j) for j, row in jobs.items() if row.get("state") in LIVE_STATES}
+    submitted: dict[str, str] = {}
+    for sid, done in marked.items():
+        job = str((p["sweep_jobs"] or {}).get(sid) or "")
+        if not (done["marked"] or done["waiting"]) or (job and job in live):
+            continue
+        script = os.path.join(p["lab_root"], "deploys", p["deploy_id"], f"{sid}.sbatch")
+        if not os.path.exists(script):
+            raise ModuleFailed(
+                f"no batch script {script} to submit again for sweep {sid}: "
+                "deploy the experiment again with -e deploy_id=" + p["deploy_id"]
+            )
+        if check_mode:
+            submitted[sid] = "(check mode)"
+            continue
+        argv = ["sbatch", "--parsable", *p["sbatch_args"], script]
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ModuleFailed(f"sbatch refused the retry job: {proc.stderr.strip()}")
+        submitted[sid] = parse_sbatch_parsable(proc.stdout)
+    return marked, submitted
+
+
 def status_or_cancel(p: Params, check_mode: bool) -> Result:
     """The module: see SPEC."""
     dirs = sweep_dirs(p["lab_root"], p["sweep_ids"])
     changed = False
+    extra: dict[str, Any] = {}
     try:
+        if p["action"] == "retry":
+            marked, submitted = retry(p, dirs, check_mode)
+            changed = bool(submitted) or any(m["marked"] for m in marked.values())
+            extra = {"retried": marked, "submitted": submitted}
+            p = {**p, "job_ids": [*p["job_ids"], *(j for j in submitted.values() if j.isdigit())]}
         if p["action"] == "cancel":
             todo, live = to_cancel(list(dirs.values()), job_states_checked(p["job_ids"])[0])
             changed = bool(todo or live)
@@ -100,6 +151,7 @@ def status_or_cancel(p: Params, check_mode: bool) -> Result:
         "runs": {sid: found for sid, (_, found) in progress.items()},
         "jobs": explain_jobs(jobs, p["lab_root"], p["deploy_id"]),
         "controller_down": controller_down,
+        **extra,
     }
 
 
@@ -114,12 +166,16 @@ SPEC = ModuleSpec(
         "With C(action=cancel), marks each sweep C(cancelled) (agents claim no more runs) and "
         "scancels the live jobs (agents requeue their running runs); a deploy whose jobs have "
         "all ended is left alone. In check mode nothing is marked or cancelled.",
+        "With C(action=retry), marks the chosen runs of each sweep to be run again as new "
+        "attempts (C(retry_failed), C(retry_lost), C(retry_runs)) and submits the sweep's "
+        "batch script again (C(sbatch_args) first) when it has runs waiting and its job "
+        "(C(sweep_jobs)) is not live. In check mode nothing is marked or submitted.",
     ),
     options={
         "action": {
             "description": "What to do.",
             "type": "str",
-            "choices": ["status", "cancel"],
+            "choices": ["status", "cancel", "retry"],
             "default": "status",
         },
         "lab_root": {
@@ -145,6 +201,38 @@ SPEC = ModuleSpec(
             ),
             "type": "str",
             "default": "",
+        },
+        "retry_failed": {
+            "description": "With C(action=retry): the failed runs.",
+            "type": "bool",
+            "default": False,
+        },
+        "retry_lost": {
+            "description": (
+                "With C(action=retry): the lost runs, and running ones whose lease lapsed."
+            ),
+            "type": "bool",
+            "default": False,
+        },
+        "retry_runs": {
+            "description": "With C(action=retry): these runs.",
+            "type": "list",
+            "elements": "str",
+            "default": [],
+        },
+        "sweep_jobs": {
+            "description": "With C(action=retry): per sweep id, its job (as the ledger has it).",
+            "type": "dict",
+            "default": {},
+        },
+        "sbatch_args": {
+            "description": (
+                "With C(action=retry): sbatch options given before the script when it is "
+                "submitted again (C(--mem=8G)), over its C(#SBATCH) lines."
+            ),
+            "type": "list",
+            "elements": "str",
+            "default": [],
         },
     },
     returns={
@@ -175,6 +263,19 @@ SPEC = ModuleSpec(
                 " not answer (accounting's last word)."
             ),
             "returned": "always",
+            "type": "dict",
+        },
+        "retried": {
+            "description": (
+                "With C(action=retry): per sweep id, C(marked) (runs to run again), "
+                "C(waiting) (already waiting), C(refused) ({run id: why}), C(uncancelled)."
+            ),
+            "returned": "with action=retry",
+            "type": "dict",
+        },
+        "submitted": {
+            "description": "With C(action=retry): per sweep id, the job submitted again.",
+            "returned": "with action=retry",
             "type": "dict",
         },
         "controller_down": {

@@ -104,7 +104,45 @@ def job_reason(row: dict[str, Any], log_text: str = "") -> str | None:
     if exit_code and exit_code != "0:0":
         out += f" (exit {exit_code})"
     error = last_error_line(log_text)
-    return f"{out}; {error}" if error else out
+    out = f"{out}; {error}" if error else out
+    if words == STATE_WORDS["OUT_OF_MEMORY"]:
+        used = rss_bytes(str(row.get("max_rss") or "")) or memory_kill_bytes(log_text)
+        if used:
+            out += (
+                f"; it used {used / 2**20:.0f}M: give it more, "
+                f"`sweepops retry EXP --failed -e mem={suggested_mem(used)}`"
+            )
+    return out
+
+
+_RSS = re.compile(r"^([0-9.]+)([KMGTP]?)$")
+#: slurmstepd's "exceeded memory limit (USED > LIMIT)" figures are bytes.
+_MEMORY_FIGURES = re.compile(r"exceeded (?:job )?memory limit \((\d+) > (\d+)\)", re.IGNORECASE)
+
+
+def rss_bytes(text: str) -> int | None:
+    """sacct's MaxRSS (``1234K``, ``2.5G``; a bare number is KiB) in bytes; None if empty."""
+    match = _RSS.match(text.strip())
+    if not match or not match.group(1):
+        return None
+    unit = "KMGTP".index(match.group(2) or "K") + 1
+    value = int(float(match.group(1)) * 1024**unit)
+    return value or None
+
+
+def memory_kill_bytes(log_text: str) -> int | None:
+    """What a job used when slurmstepd killed it for memory, from its log (bytes there)."""
+    found = _MEMORY_FIGURES.findall(log_text)
+    return int(found[-1][0]) if found else None
+
+
+def suggested_mem(used: int) -> str:
+    """A ``mem`` for a job that used ``used`` bytes: half as much again, rounded up to a
+    whole GiB (to 256 MiB below 1 GiB)."""
+    want = used * 3 // 2
+    if want < 2**30:
+        return f"{-(-want // (256 * 2**20)) * 256}M"
+    return f"{-(-want // 2**30)}G"
 
 
 def run_reason(record: dict[str, Any], log_text: str = "") -> str:

@@ -52,7 +52,7 @@ def materialise(parent: str | os.PathLike[str], meta: dict[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- run records
 #: Run states a run waits in to be run again (mirrors sweepops.runtime.offline_sweep).
-REQUEUE_STATES = ("preempted", "lost")
+REQUEUE_STATES = ("preempted", "lost", "retry")  # waiting to be handed out again
 #: The pseudo-state of a run record that cannot be read (truncated, not JSON).
 UNREADABLE = "unreadable"
 DEFAULT_LEASE_SECONDS = 60.0
@@ -119,6 +119,17 @@ def interruptions(rec: dict[str, Any]) -> int:
     return sum(1 for a in rec.get("history_of_attempts") or [] if a.get("state") in REQUEUE_STATES)
 
 
+def attempts(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """``retried``: runs handed out again by ``sweepops retry``; ``resumed``: interrupted
+    attempts run again (preempted, lost: resumed from the run's checkpoint when its program
+    keeps one); ``attempts``: attempts of every run in all."""
+    return {
+        "retried": sum(1 for r in runs if int(r.get("retries") or 0) > 0),
+        "resumed": sum(interruptions(r) for r in runs),
+        "attempts": sum(int(r.get("attempt") or 1) for r in runs),
+    }
+
+
 def report(
     sweep_dir: str,
     now: float | None = None,
@@ -128,7 +139,7 @@ def report(
     ``read_records`` returned): ``states`` (runs per state, with ``unreadable``), ``lapsed``
     (running runs whose lease lapsed: their agent is gone), ``waiting`` (runs waiting to be
     run again), ``unreadable`` ({path: why}), ``loops`` ({run id: interrupted attempts} of
-    runs interrupted LOOP_ATTEMPTS times or more)."""
+    runs interrupted LOOP_ATTEMPTS times or more), ``attempts`` (:func:`attempts`)."""
     now = time.time() if now is None else now
     runs, unreadable = records if records is not None else read_records(sweep_dir)
     states: dict[str, int] = {}
@@ -144,4 +155,5 @@ def report(
         "waiting": sorted(r["id"] for r in runs if r["state"] in REQUEUE_STATES),
         "unreadable": unreadable,
         "loops": {r["id"]: n for r in runs if (n := interruptions(r)) >= LOOP_ATTEMPTS},
+        "attempts": attempts(runs),
     }

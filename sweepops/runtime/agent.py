@@ -44,6 +44,7 @@ from sweepops.runtime.offline_sweep import (
     DiskFull,
     OfflineSweep,
     agent_identity,
+    run_dir,
     write_params_file,
 )
 
@@ -287,6 +288,9 @@ class Agent:
             WANDB_MODE=self.opts.wandb_mode,
             SWEEPOPS_SWEEP_DIR=str(self.sweep.path),
             SWEEPOPS_ATTEMPT=str(claim.attempt),
+            SWEEPOPS_RUN_DIR=str(run_dir(self.sweep.path, claim.run_id)),
+            # every attempt of a run is the same wandb run: a resumed one continues it
+            WANDB_RESUME=os.environ.get("WANDB_RESUME") or "allow",
         )
         # Run metadata decided at sweep creation (project, tags, group, commit, ...).
         for key, value in (meta.get("run_env") or {}).items():
@@ -295,6 +299,7 @@ class Agent:
 
     def _run_one(self, claim: Claim) -> str:
         config = self.sweep.config
+        run_dir(self.sweep.path, claim.run_id).mkdir(parents=True, exist_ok=True)
         params_path = self.sweep.path / "params" / f"{claim.run_id}.yaml"
         write_params_file(params_path, claim.params)
         json_path = self.sweep.path / "params" / f"{claim.run_id}.json"

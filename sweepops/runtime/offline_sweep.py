@@ -14,6 +14,8 @@ disk, or a local one)::
       agents/AGENT.json     agents started for the sweep (local executor, job ids)
       index.jsonl           the run index: claims and ends, appended under the lock
       grid.json             a grid sweep's points in the engine's order (runtime/run_index)
+      checkpoints/RUN/      the run's own directory, the same for every attempt
+                            (SWEEPOPS_RUN_DIR): a program that checkpoints there resumes
 
 The next run is chosen by wandb's own engine (the PyPI package ``sweeps``) under the lock, so
 concurrent agents never run the same grid point twice. A run whose agent stopped beating
@@ -51,7 +53,8 @@ FAILED = "failed"
 STOPPED = "stopped"  # ended early by early_terminate: counts as finished
 PREEMPTED = "preempted"  # interrupted by a signal: re-run
 LOST = "lost"  # its agent stopped heartbeating: re-run
-REQUEUE_STATES = (PREEMPTED, LOST)
+RETRY = "retry"  # marked by `sweepops retry` (sweepops.remote.sweep_retry): re-run
+REQUEUE_STATES = (PREEMPTED, LOST, RETRY)
 DONE_STATES = (FINISHED, FAILED, STOPPED)
 
 DEFAULT_LEASE_SECONDS = sweep_layout.DEFAULT_LEASE_SECONDS  # the one default (remote/sweep_layout)
@@ -671,6 +674,7 @@ _STATE_FOR_ENGINE = {
     FAILED: "failed",
     PREEMPTED: "preempted",
     LOST: "crashed",
+    RETRY: "running",  # marked by `sweepops retry`: handed out again, its point is taken
     sweep_layout.UNREADABLE: "running",  # its point is taken: never proposed again in silence
 }
 
@@ -733,6 +737,12 @@ def _plain(value: Any) -> Any:
 def _attempt_summary(rec: dict[str, Any]) -> dict[str, Any]:
     keys = ("attempt", "agent", "started", "slurm", "host")
     return {k: rec.get(k) for k in keys if k in rec}
+
+
+def run_dir(sweep_path: Path | str, run_id: str) -> Path:
+    """The run's own directory (``SWEEPOPS_RUN_DIR``): the same for every attempt of the run,
+    kept on the sweep's disk (the lab root on a cluster), for the program's checkpoints."""
+    return Path(sweep_path) / "checkpoints" / run_id
 
 
 def write_params_file(path: Path, params: dict[str, dict[str, Any]]) -> None:

@@ -8,7 +8,8 @@ Two files in the sweep directory, both touched only under the sweep's lock::
                      "lease_seconds", "agent"}       a run handed to an agent (first or again)
                     {"e": "state", "id", "state", "attempt"}
                                                      the run's record reached ``state``
-                                                     (finished, failed, stopped, preempted, lost)
+                                                     (finished, failed, stopped, preempted, lost,
+                                                     retry: marked by `sweepops retry`)
                     {"e": "forget", "id"}            its record was deleted by hand: its grid
                                                      point is free again
     grid.json     {"points": [...]}: a grid sweep's points, enumerated once by wandb's engine
@@ -48,7 +49,7 @@ from typing import Any
 INDEX = "index.jsonl"
 GRID = "grid.json"
 RUNNING = "running"
-REQUEUE_STATES = ("preempted", "lost")
+REQUEUE_STATES = ("preempted", "lost", "retry")
 
 
 class CannotIndex(Exception):

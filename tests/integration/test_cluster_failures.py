@@ -11,6 +11,7 @@ value and the limit; a held job shows Slurm's pending reason.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -101,13 +102,18 @@ def test_status_and_logs_name_each_failure(repo, cluster):
     status = sweepops(repo, cluster, "status", "imperr")
     assert status.returncode == 3, status.stdout + status.stderr
     why = "ModuleNotFoundError: No module named 'nosuchmodule_sweepops_test'"
-    run_lines = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("run ")]
-    assert len(run_lines) == 2 and all("failed (exit 1); " + why in ln for ln in run_lines)
+    # the same error on both points: said once, with the two runs
+    run_lines = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("2 runs (")]
+    assert len(run_lines) == 1 and "failed (exit 1); " + why in run_lines[0], status.stdout
     assert f"job {job['imperr']}_1: FAILED (exit 1:0)" in status.stdout, status.stdout
     status = sweepops(repo, cluster, "status", "hog")
     line = next(ln for ln in status.stdout.splitlines() if f"job {job['hog']}_1:" in ln)
     assert ": killed for using more memory than `mem`" in line, status.stdout
     assert "memory limit" in line.split(";", 1)[1], line  # slurmstepd's line from the job log
+    # what it used, from slurmstepd's figures (sacct -X has no MaxRSS here), and a mem to give
+    assert re.search(
+        r"it used \d+M: give it more, `sweepops retry hog --failed -e mem=\d+[MG]`$", line
+    ), line
     status = sweepops(repo, cluster, "status", "late")
     line = next(ln for ln in status.stdout.splitlines() if f"job {job['late']}_1:" in ln)
     assert "TIMEOUT: killed at its time limit (`time`)" in line and "TIME LIMIT" in line, line

@@ -91,9 +91,11 @@ def test_local_failed_runs_explain_themselves(repo):
     assert "sweepops: 2 run(s) did not finish:" in proc.stderr and why in proc.stderr
     status = run_sweepops(repo, "status", "imperr")
     assert status.returncode == 3, status.stdout + status.stderr
-    run_lines = [ln.strip() for ln in status.stdout.splitlines() if ln.strip().startswith("run ")]
-    assert len(run_lines) == 2 and all(ln.endswith(why) for ln in run_lines), status.stdout
-    run_id = run_lines[0].split()[1].rstrip(":")
+    # the same error on every point is said once, with the runs it failed
+    run_lines = [ln.strip() for ln in status.stdout.splitlines() if ln.strip().startswith("2 runs (")]
+    assert len(run_lines) == 1 and run_lines[0].endswith(why), status.stdout
+    assert "`sweepops retry imperr --failed` runs them again" in status.stdout
+    run_id = run_lines[0].split("(")[1].split(",")[0]
     log = run_sweepops(repo, "logs", "imperr", run_id)
     assert log.returncode == 0 and "Traceback (most recent call last)" in log.stdout
     assert f"(run {run_id}, failed)" in log.stderr

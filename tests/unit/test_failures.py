@@ -343,8 +343,24 @@ def test_a_memory_kill_is_named_even_when_slurm_says_failed():
     )
     assert job_reason({"state": "FAILED", "exit_code": "0:9"}, log) == (
         "FAILED: killed for using more memory than `mem` (exit 0:9); "
-        "slurmstepd-n1: error: Exceeded job memory limit"
+        "slurmstepd-n1: error: Exceeded job memory limit; "
+        "it used 460M: give it more, `sweepops retry EXP --failed -e mem=768M`"
     )
+
+
+def test_a_job_killed_for_memory_gets_a_suggested_mem():
+    from sweepops.remote.failures import suggested_mem
+
+    log = "slurmstepd: error: Job 7 exceeded memory limit (1610612736 > 1073741824), being killed\n"
+    why = job_reason({"state": "FAILED", "exit_code": "0:9", "max_rss": ""}, log)
+    assert why is not None and why.startswith("FAILED: killed for using more memory")
+    assert why.endswith("it used 1536M: give it more, `sweepops retry EXP --failed -e mem=3G`")
+    why = job_reason({"state": "OUT_OF_MEMORY", "exit_code": "0:125", "max_rss": "300M"})
+    assert why is not None and why.endswith("-e mem=512M`")
+    assert job_reason({"state": "OUT_OF_MEMORY", "max_rss": ""}) == (
+        "OUT_OF_MEMORY: killed for using more memory than `mem`"
+    )
+    assert suggested_mem(2**30) == "2G" and suggested_mem(100 * 2**20) == "256M"
 
 
 def test_follow_reads_a_local_log_until_the_run_has_ended(tmp_path, capsys):
