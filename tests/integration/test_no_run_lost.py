@@ -73,7 +73,9 @@ def test_only_one_idle_agent_stays_to_watch(tmp_path):
     # One long run, three agents: two find nothing; one of them stays as the watcher, the
     # other leaves at once (no allocation is held by more than one idle agent).
     log = tmp_path / "count.log"
-    sweep = counted_sweep(tmp_path, {"x": {"values": ["only"]}, "sleep": {"value": 6}})
+    # The run lasts long enough that both idle agents start (Python, on a loaded machine:
+    # seconds) while it runs; were it over first, both would rightly leave.
+    sweep = counted_sweep(tmp_path, {"x": {"values": ["only"]}, "sleep": {"value": 30}})
     env = agent_env(COUNT_LOG=str(log))
     worker = start_agent(sweep.path, "--lease", "3", env=env, log=tmp_path / "w.log")
     wait_for(lambda: executions(log)[0]["only"] == 1, what="the run to start")
@@ -83,9 +85,10 @@ def test_only_one_idle_agent_stays_to_watch(tmp_path):
     ]
     first = wait_for(lambda: [p for p in idle if p.poll() is not None], what="one idle to exit")
     assert len(first) == 1 and first[0].returncode == 0
-    assert worker.wait(timeout=60) == 0
+    assert worker.poll() is None, "the run ended before both idle agents had looked"
+    assert worker.wait(timeout=120) == 0
     for p in idle:
-        assert p.wait(timeout=60) == 0
+        assert p.wait(timeout=120) == 0
     texts = [(tmp_path / f"i{k}.log").read_text() for k in range(2)]
     assert sum("another agent watches" in t for t in texts) == 1
     assert sum("waiting until they end" in t for t in texts) == 1
