@@ -87,16 +87,7 @@ def start_agents(
             agent_args=list(agent_args or []),
             target=wandb_path,
         )
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = _start(argv, cwd, env, log)
         record = {
             "pid": proc.pid,
             "log": str(log),
@@ -108,6 +99,15 @@ def start_agents(
         (sweep.path / "agents" / f"local-{k}.json").write_text(json.dumps(record, indent=1))
         records.append(record)
     return records, True
+
+
+def _start(argv: list[str], cwd: Any, env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+    """An agent in its own session, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
 
 def restart_agents(sweep: OfflineSweep) -> list[dict[str, Any]]:
@@ -122,16 +122,7 @@ def restart_agents(sweep: OfflineSweep) -> list[dict[str, Any]]:
         cwd = rec.get("cwd") or _code_dir_of(argv)
         env = dict(os.environ)
         env["PATH"] = os.path.dirname(argv[0]) + os.pathsep + env.get("PATH", "")
-        with open(rec["log"], "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = _start(argv, cwd, env, rec["log"])
         again = {**rec, "pid": proc.pid, "started": time.time(), "cwd": cwd}
         again["restarts"] = int(rec.get("restarts") or 0) + 1
         (sweep.path / "agents" / f"local-{rec['k']}.json").write_text(json.dumps(again, indent=1))
