@@ -110,15 +110,21 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` so that ``path`` appears whole or not at all (and survives a crash)."""
+def write_json_atomic(path: Path | str, data: dict[str, Any]) -> None:
+    """Write ``data`` so that ``path`` appears whole or not at all (and survives a crash);
+    a write that fails (a full disk) leaves no temporary file behind."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(json.dumps(data, indent=1, sort_keys=True))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -305,14 +311,14 @@ def submit_once(
     record_dir.mkdir(parents=True, exist_ok=True)
     # Two deploys of one id at once (two shells): the first holds the sweep's lock from its
     # look-up to its record; the second then finds that record and submits nothing.
-    with _locked(record_dir / f"{sweep_id}.lock"):
+    with locked(record_dir / f"{sweep_id}.lock"):
         return _submit_once_locked(
             script, record_dir, deploy_id, sweep_id, sbatch=sbatch, run=run, validate=validate
         )
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path | str) -> Iterator[None]:
     """An exclusive POSIX record lock on ``path`` (fcntl locks work over NFS too)."""
     with open(path, "a+") as fh:
         fcntl.lockf(fh, fcntl.LOCK_EX)

@@ -23,16 +23,15 @@ job submitted for it (``retry_sbatch_args``).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .failures import read_tail, run_reason
+from .run_index import RunIndex
+from .slurm import locked, write_json_atomic
 from .sweep_layout import REQUEUE_STATES, lease_left, read_records
 
 RETRY = "retry"
@@ -73,16 +72,6 @@ class Marked:
         }
 
 
-@contextlib.contextmanager
-def _locked(sweep_dir: str) -> Iterator[None]:
-    with open(os.path.join(sweep_dir, "lock"), "a+") as fh:
-        fcntl.lockf(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(fh, fcntl.LOCK_UN)
-
-
 def choose(
     records: Iterable[dict[str, Any]],
     *,
@@ -111,7 +100,7 @@ def choose(
         )
         if not chosen:
             continue
-        if state in REQUEUE_STATES or state == RETRY:
+        if state in REQUEUE_STATES:  # retry included
             waiting.append(rec["id"])
         elif state == "running" and not lapsed:
             refused[rec["id"]] = "it is running (its agent renews its lease): let it end first"
@@ -139,7 +128,7 @@ def mark(
     submitted for the retry, kept with the attempt that ended."""
     path = os.fspath(sweep_dir)
     out = Marked()
-    with _locked(path):
+    with locked(os.path.join(path, "lock")):  # the sweep's lock, as its agents take it
         now = time.time()
         records, _ = read_records(path)
         pick, out.waiting, out.refused = choose(
@@ -167,7 +156,7 @@ def mark(
             rec["history_of_attempts"] = list(rec.get("history_of_attempts") or []) + [ended]
             rec["retries"] = int(rec.get("retries") or 0) + 1
             rec["state"] = RETRY
-            _write_json_atomic(os.path.join(path, "runs", f"{rec['id']}.json"), rec)
+            write_json_atomic(os.path.join(path, "runs", f"{rec['id']}.json"), rec)
             events.append({"e": "state", "id": rec["id"], "state": RETRY,
                            "attempt": rec.get("attempt", 1)})  # fmt: skip
         _journal(path, events)
@@ -177,33 +166,9 @@ def mark(
 
 
 def _journal(sweep_dir: str, events: list[dict[str, Any]]) -> None:
-    """Append ``events`` to the sweep's run index (when it has one: a sweep without builds it
-    from the records at its next claim). A line cut short by a writer that died is dropped
-    first, as :meth:`sweepops.runtime.run_index.RunIndex.append` does."""
-    index = os.path.join(sweep_dir, "index.jsonl")
-    if not events or not os.path.exists(index):
-        return
-    with open(index, "rb") as fh:
-        data = fh.read()
-    whole = data.rfind(b"\n") + 1
-    if whole != len(data):
-        os.truncate(index, whole)
-    line = b"".join(json.dumps(ev, default=str).encode() + b"\n" for ev in events)
-    fd = os.open(index, os.O_WRONLY | os.O_APPEND)
-    try:
-        if os.write(fd, line) != len(line):
-            raise OSError(28, "short write to the run index", index)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Append ``events`` to the sweep's run index with :meth:`RunIndex.append` (when it has
+    one: a sweep without builds it from the records at its next claim)."""
+    index = RunIndex(sweep_dir)
+    if events and index.exists():
+        index.refresh()
+        index.append(*events)

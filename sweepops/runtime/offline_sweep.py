@@ -13,7 +13,7 @@ disk, or a local one)::
       wandb/                WANDB_DIR of the runs (offline-run-* directories)
       agents/AGENT.json     agents started for the sweep (local executor, job ids)
       index.jsonl           the run index: claims and ends, appended under the lock
-      grid.json             a grid sweep's points in the engine's order (runtime/run_index)
+      grid.json             a grid sweep's points in the engine's order (remote/run_index)
       checkpoints/RUN/      the run's own directory, the same for every attempt
                             (SWEEPOPS_RUN_DIR): a program that checkpoints there resumes
 
@@ -42,8 +42,7 @@ from typing import Any
 import yaml
 
 from sweepops.core.errors import SweepopsError
-from sweepops.remote import sweep_layout
-from sweepops.runtime import run_index
+from sweepops.remote import run_index, sweep_layout
 from sweepops.runtime.grid import grid_size
 
 #: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
@@ -54,7 +53,7 @@ STOPPED = "stopped"  # ended early by early_terminate: counts as finished
 PREEMPTED = "preempted"  # interrupted by a signal: re-run
 LOST = "lost"  # its agent stopped heartbeating: re-run
 RETRY = "retry"  # marked by `sweepops retry` (sweepops.remote.sweep_retry): re-run
-REQUEUE_STATES = (PREEMPTED, LOST, RETRY)
+REQUEUE_STATES = sweep_layout.REQUEUE_STATES  # the one list: (PREEMPTED, LOST, RETRY)
 DONE_STATES = (FINISHED, FAILED, STOPPED)
 
 DEFAULT_LEASE_SECONDS = sweep_layout.DEFAULT_LEASE_SECONDS  # the one default (remote/sweep_layout)
@@ -289,7 +288,7 @@ class OfflineSweep:
         the next point is proposed, honouring ``run_cap``: a grid's next point not taken
         (``grid.json``, in wandb's engine's order), a random draw of wandb's engine, or (bayes)
         wandb's engine over every run. What is taken, running and waiting comes from the
-        sweep's run index (:mod:`sweepops.runtime.run_index`): the claim of a grid or random
+        sweep's run index (:mod:`sweepops.remote.run_index`): the claim of a grid or random
         sweep reads and writes a constant amount however many runs there are.
 
         After a None, :attr:`lease_wait` is the seconds until the lease of a run still

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from sweepops.runtime import run_index
+from sweepops.remote import run_index
 from sweepops.runtime.offline_sweep import (
     FINISHED,
     LOST,

@@ -46,10 +46,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .sweep_layout import REQUEUE_STATES
+
 INDEX = "index.jsonl"
 GRID = "grid.json"
 RUNNING = "running"
-REQUEUE_STATES = ("preempted", "lost", "retry")
 
 
 class CannotIndex(Exception):
