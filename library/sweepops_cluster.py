@@ -97,7 +97,8 @@ runs:
   description: Per sweep id, C(lapsed) (running runs whose lease lapsed),
     C(waiting) (runs waiting to be run again), C(unreadable) ({record
     path, why}) and C(loops) ({run id, interrupted attempts} of runs
-    interrupted again and again).
+    interrupted again and again), C(attempts) and C(excluded_nodes)
+    ({node, why} of the nodes the sweep no longer uses).
   returned: always
   type: dict
 jobs:

@@ -243,6 +243,8 @@ DEPLOY_VARS = {
     "allow_dirty": _bool,
     "allow_duplicate": _bool,
     "max_requeues": lambda n, v: _whole(n, v, 0),
+    "max_resumes": lambda n, v: _whole(n, v, 0),
+    "bad_node_failures": lambda n, v: _whole(n, v, 0),
     "preempt_signal_seconds": lambda n, v: _whole(n, v, 0),
     "confirm_runs": _confirm,
     "confirm_runs_above": lambda n, v: _whole(n, v, 1),

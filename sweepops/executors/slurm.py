@@ -174,6 +174,7 @@ class SlurmExecutor(ClusterExecutor):
             "cancelled": cancelled,
             "failed_runs": failed,
             "attempts": found.get("attempts") or {},
+            "excluded_nodes": found.get("excluded_nodes") or {},
             "live": live,
             "notes": stranded.notes(found, live=live, how=self.by_hand(entry["id"], host)),
         }

@@ -146,6 +146,14 @@ def _attempt_lines(s: dict[str, Any], live: bool | None) -> list[str]:
     return lines
 
 
+def _node_lines(s: dict[str, Any]) -> list[str]:
+    """The nodes the sweep no longer uses (sweepops.remote.bad_nodes), each with why."""
+    return [
+        f"      node {node} excluded: {why or 'see the job logs'}"
+        for node, why in sorted((s.get("excluded_nodes") or {}).items())
+    ]
+
+
 def _for_exp(line: str, experiment: str) -> str:
     """``sweepops retry EXP`` in a reason made where the experiment is not known."""
     return line.replace("sweepops retry EXP ", f"sweepops retry {experiment} ")
@@ -173,6 +181,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
             lines.append(progress_line(s["name"], s["id"], s["counts"], flag))
             lines += _failed_run_lines(s["failed_runs"])
             lines += _attempt_lines(s, s.get("live"))
+            lines += _node_lines(s)
             lines += [f"      {note}" for note in s.get("notes") or []]
         lines.append(f"    jobs: {job_summary(c['jobs'])}")
         for job, row in sorted(c["jobs"].items()):

@@ -12,6 +12,7 @@ import os
 import subprocess
 from typing import Any
 
+from .bad_nodes import exclude_option, excluded
 from .failures import (
     FAILED_JOB_STATES,
     FAILED_RUN_STATES,
@@ -33,13 +34,14 @@ LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING")
 
 def sweep_progress(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(runs per state with ``cancelled`` / ``missing``, and what status needs beyond the
-    counts: lapsed leases, runs waiting, unreadable records, requeue loops)."""
+    counts: lapsed leases, runs waiting, unreadable records, requeue loops, excluded nodes)."""
     counts: dict[str, Any] = {"cancelled": os.path.exists(os.path.join(path, "cancelled"))}
     if not os.path.isdir(path):
         counts["missing"] = True
         return counts, {}
     records, unreadable = read_records(path)
     found = report(path, records=(records, unreadable))
+    found["excluded_nodes"] = excluded(path)  # {node: why}: sweepops.remote.bad_nodes
     counts.update(found.pop("states"))
     failed = sorted(
         (r for r in records if r.get("state") in FAILED_RUN_STATES),
@@ -114,7 +116,9 @@ def retry(
         if check_mode:
             submitted[sid] = "(check mode)"
             continue
-        argv = ["sbatch", "--parsable", *p["sbatch_args"], script]
+        # the nodes the sweep excluded (sweepops.remote.bad_nodes) stay excluded
+        args = exclude_option(excluded(dirs[sid]), p["sbatch_args"])
+        argv = ["sbatch", "--parsable", *args, script]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise ModuleFailed(f"sbatch refused the retry job: {proc.stderr.strip()}")
@@ -250,7 +254,8 @@ SPEC = ModuleSpec(
                 "Per sweep id, C(lapsed) (running runs whose lease lapsed), C(waiting) "
                 "(runs waiting to be run again), C(unreadable) ({record path, why}) and "
                 "C(loops) ({run id, interrupted attempts} of runs interrupted again and "
-                "again)."
+                "again), C(attempts) and C(excluded_nodes) ({node, why} of the nodes the "
+                "sweep no longer uses)."
             ),
             "returned": "always",
             "type": "dict",

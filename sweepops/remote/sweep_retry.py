@@ -144,28 +144,48 @@ def mark(
             if rec["id"] in out.waiting and rec.get("state") == RETRY:
                 events.append({"e": "state", "id": rec["id"], "state": RETRY,
                                "attempt": rec.get("attempt", 1)})  # fmt: skip
-        for rec in pick:
-            ended: dict[str, Any] = {k: rec[k] for k in ENDED_KEYS if k in rec}
-            if rec.get("state") == "running":  # its lease lapsed: it is lost
-                ended.update(state="lost", ended=now)
-            log = rec.get("log")
-            ended["reason"] = run_reason({**rec, **ended}, read_tail(log) if log else "")
-            ended["retried"] = now
-            if sbatch_args:
-                ended["retry_sbatch_args"] = list(sbatch_args)
-            rec["history_of_attempts"] = list(rec.get("history_of_attempts") or []) + [ended]
-            rec["retries"] = int(rec.get("retries") or 0) + 1
-            rec["state"] = RETRY
-            write_json_atomic(os.path.join(path, "runs", f"{rec['id']}.json"), rec)
-            events.append({"e": "state", "id": rec["id"], "state": RETRY,
-                           "attempt": rec.get("attempt", 1)})  # fmt: skip
-        _journal(path, events)
+        events += requeue(path, pick, now, sbatch_args=sbatch_args)
+        journal(path, events)
         if out.uncancelled:
             os.unlink(cancelled)
     return out
 
 
-def _journal(sweep_dir: str, events: list[dict[str, Any]]) -> None:
+def requeue(
+    sweep_dir: str,
+    records: Iterable[dict[str, Any]],
+    now: float,
+    *,
+    sbatch_args: Iterable[str] = (),
+    why: str | None = None,
+) -> list[dict[str, Any]]:
+    """Mark ``records`` (chosen, under the sweep's lock: the caller holds it) to be handed out
+    again: each ended attempt goes to ``history_of_attempts`` with its reason (``why`` when
+    given, e.g. the node it failed on was excluded), the record is written; the run index's
+    events to append (:func:`journal`) are returned."""
+    events: list[dict[str, Any]] = []
+    for rec in records:
+        ended: dict[str, Any] = {k: rec[k] for k in ENDED_KEYS if k in rec}
+        if rec.get("state") == "running":  # its lease lapsed: it is lost
+            ended.update(state="lost", ended=now)
+        log = rec.get("log")
+        ended["reason"] = run_reason({**rec, **ended}, read_tail(log) if log else "")
+        if why:
+            ended["requeued_because"] = why
+        ended["retried"] = now
+        if sbatch_args:
+            ended["retry_sbatch_args"] = list(sbatch_args)
+        rec["history_of_attempts"] = list(rec.get("history_of_attempts") or []) + [ended]
+        if why is None:
+            rec["retries"] = int(rec.get("retries") or 0) + 1
+        rec["state"] = RETRY
+        write_json_atomic(os.path.join(sweep_dir, "runs", f"{rec['id']}.json"), rec)
+        events.append({"e": "state", "id": rec["id"], "state": RETRY,
+                       "attempt": rec.get("attempt", 1)})  # fmt: skip
+    return events
+
+
+def journal(sweep_dir: str, events: list[dict[str, Any]]) -> None:
     """Append ``events`` to the sweep's run index with :meth:`RunIndex.append` (when it has
     one: a sweep without builds it from the records at its next claim)."""
     index = RunIndex(sweep_dir)

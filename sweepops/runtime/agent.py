@@ -11,7 +11,10 @@ works. What it does differently, on purpose:
 - after ``max_consecutive_failures`` failed runs in a row it stops with EXIT_FLAPPING;
 - SIGTERM/SIGINT/SIGUSR1 (Slurm preemption, scancel, Ctrl-C) are forwarded to the run's process
   group and the interrupted run goes back into the queue;
-- a heartbeat lease lets other agents re-run a run whose agent died (kill -9, node loss).
+- a heartbeat lease lets other agents re-run a run whose agent died (kill -9, node loss);
+- SIGUSR1 is the job's time-limit warning: the run is resumed in the requeued job, at most
+  ``max_resumes`` times, then it ends failed with a TIMEOUT reason;
+- on a Slurm node the sweep excluded (:mod:`sweepops.remote.bad_nodes`) it stops claiming.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from sweepops.remote import bad_nodes
 from sweepops.runtime import wandbfile
 from sweepops.runtime.command import build_command, macro_values, needs_args_json_file
 from sweepops.runtime.offline_sweep import (
@@ -108,6 +112,13 @@ class AgentOptions:
     wandb_mode: str = "offline"
     env: dict[str, str] = field(default_factory=dict)
     poll_seconds: float = 5.0  # how often early_terminate is checked
+    #: A run cut at the job's time limit (SIGUSR1, the batch script's --signal) is resumed at
+    #: most this many times; the next cut ends it failed (TIMEOUT), `retry -e time=` reruns it.
+    max_resumes: int = 3
+    #: Nodes Slurm ended this job on with NODE_FAIL (the batch script asks sacct on a
+    #: restart): excluded from the sweep before the first claim.
+    failed_nodes: tuple[str, ...] = ()
+    job: str = ""  # the Slurm job those failures are of, for the reason
 
 
 @dataclass
@@ -118,6 +129,7 @@ class AgentReport:
     interrupted_by: int | None = None
     gave_up: bool = False
     disk_full: str | None = None
+    excluded: str | None = None  # the node this agent stopped on: excluded from the sweep
 
     @property
     def exit_code(self) -> int:
@@ -164,6 +176,11 @@ class Agent:
         previous = self._install_signal_handlers()
         try:
             self._reserve = Reserve(self.sweep.path / "agents", self.identity["tag"])
+            if self.opts.failed_nodes:
+                job = f" {self.opts.job}" if self.opts.job else ""
+                why = f"NODE_FAIL: Slurm ended job{job} there"
+                for node in self.sweep.exclude_nodes(list(self.opts.failed_nodes), why):
+                    self.say(f"node {node} excluded from the sweep ({why})")
             self._loop()
         except DiskFull as exc:
             self.report.disk_full = exc.message
@@ -249,6 +266,14 @@ class Agent:
                 if note not in said:
                     said.add(note)
                     self.say(note)
+            if claim is None and self.sweep.excluded_here is not None:
+                node, why = self.sweep.excluded_here
+                self.report.excluded = node
+                self.say(
+                    f"node {node} is excluded from this sweep ({why}); this agent stops "
+                    "claiming, the sweep's other agents go on"
+                )
+                break
             if claim is None:
                 wait = self.sweep.lease_wait
                 if wait is None or self.sweep.cancelled:
@@ -263,6 +288,8 @@ class Agent:
             self._release_watch()
             state = self._run_one(claim)
             done += 1
+            if state == FAILED and self._node_excluded():
+                continue  # the next claim says so and stops this agent
             if state == FAILED:
                 consecutive_failures += 1
                 if consecutive_failures >= self.opts.max_consecutive_failures:
@@ -274,6 +301,10 @@ class Agent:
                     break
             elif state != PREEMPTED:
                 consecutive_failures = 0
+
+    def _node_excluded(self) -> bool:
+        node = bad_nodes.node_of(self.identity)
+        return node is not None and node in bad_nodes.excluded(self.sweep.path)
 
     # ------------------------------------------------------------------ one run
     def _child_env(self, claim: Claim, params_path: Path) -> dict[str, str]:
@@ -357,6 +388,8 @@ class Agent:
             extra["history"] = _thin(runlog.history)
         if self._signal is not None and not stop_requested:
             state = PREEMPTED
+            if self._signal == signal.SIGUSR1:  # the job's time limit is near (--signal)
+                state = self._time_limit_cut(claim, extra)
         elif stop_requested:
             state = STOPPED
         elif exit_code == 0:
@@ -383,6 +416,20 @@ class Agent:
             ) from None
         self._count(state, claim, exit_code, started, summary, log_path)
         return state
+
+    def _time_limit_cut(self, claim: Claim, extra: dict[str, Any]) -> str:
+        """A run cut at the time limit: PREEMPTED (resumed in the requeued job) until it was
+        cut ``max_resumes`` times, then FAILED with the TIMEOUT reason."""
+        cuts = int(claim.record.get("time_limit_cuts") or 0) + 1
+        extra["time_limit_cuts"] = cuts
+        if cuts <= self.opts.max_resumes:
+            return PREEMPTED
+        extra["error"] = (
+            f"TIMEOUT: cut at the job's time limit {cuts} times (resumed {cuts - 1}, "
+            f"max_resumes {self.opts.max_resumes}): give it more time, "
+            "`sweepops retry EXP --failed -e time=...`"
+        )
+        return FAILED
 
     def _count(
         self,

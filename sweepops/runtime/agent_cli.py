@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepops.core.errors import SweepopsError
+from sweepops.remote.bad_nodes import DEFAULT_BAD_NODE_FAILURES
 from sweepops.remote.sweep_layout import DEFAULT_LEASE_SECONDS
 
 
@@ -22,7 +23,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from sweepops.runtime.agent import Agent, AgentOptions
     from sweepops.runtime.offline_sweep import OfflineSweep, parse_shard
 
-    sweep = OfflineSweep(args.sweep, shard=parse_shard(args.shard) if args.shard else None)
+    sweep = OfflineSweep(
+        args.sweep,
+        shard=parse_shard(args.shard) if args.shard else None,
+        bad_node_failures=args.bad_node_failures,
+    )
     sweep.meta  # noqa: B018 - fail early with a clear message if it is not a sweep
     opts = AgentOptions(
         code_dir=Path(args.code_dir).resolve(),
@@ -30,6 +35,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         max_consecutive_failures=args.max_consecutive_failures,
         lease_seconds=args.lease,
         kill_delay=args.kill_delay,
+        max_resumes=args.max_resumes,
+        failed_nodes=tuple(n for n in (args.failed_nodes or "").split(",") if n),
+        job=args.job or "",
     )
     report = Agent(sweep, opts).run()
     if args.report:
@@ -51,6 +59,28 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--kill-delay", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL"
     )
+    sp.add_argument(
+        "--bad-node-failures",
+        type=int,
+        default=DEFAULT_BAD_NODE_FAILURES,
+        metavar="K",
+        help="exclude a Slurm node where K runs failed in a row while others finished "
+        "elsewhere (0: never)",
+    )
+    sp.add_argument(
+        "--max-resumes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="resume a run cut at the time limit (SIGUSR1) at most N times",
+    )
+    sp.add_argument(
+        "--failed-nodes",
+        default=None,
+        metavar="NODES",
+        help="nodes Slurm ended this job on with NODE_FAIL (comma-separated): excluded",
+    )
+    sp.add_argument("--job", default=None, help="the Slurm job of --failed-nodes")
     sp.add_argument("--report", default=None, help="write the agent's final report (JSON) here")
     sp.add_argument(
         "--shard",

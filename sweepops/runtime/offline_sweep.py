@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from sweepops.core.errors import SweepopsError
-from sweepops.remote import run_index, sweep_layout
+from sweepops.remote import bad_nodes, run_index, sweep_layout, sweep_retry
 from sweepops.runtime.grid import grid_size
 
 #: Run states. ``running`` is owned by an agent; ``preempted`` and ``lost`` wait to be re-run.
@@ -143,9 +143,16 @@ class Claim:
 class OfflineSweep:
     """One sweep directory. Cheap to construct; every method re-reads the disk."""
 
-    def __init__(self, path: Path | str, shard: Shard | None = None):
+    def __init__(
+        self, path: Path | str, shard: Shard | None = None, *, bad_node_failures: int = 0
+    ):
         """``shard`` (index, count): this copy of the sweep runs only its share of the runs —
-        one deploy to several clusters with no shared disk splits a sweep between them."""
+        one deploy to several clusters with no shared disk splits a sweep between them.
+        ``bad_node_failures``: runs failing in a row on a Slurm node, while others finish
+        elsewhere, that exclude the node (:mod:`sweepops.remote.bad_nodes`; 0: never)."""
+        self.bad_node_failures = bad_node_failures
+        #: After a claim refused because the agent's node is excluded: the node and why.
+        self.excluded_here: tuple[str, str] | None = None
         self.path = Path(path).absolute()
         self.runs_dir = self.path / "runs"
         self.shard = shard if shard and shard[1] > 1 else None
@@ -299,6 +306,12 @@ class OfflineSweep:
         self.notes = []
         if self.cancelled:
             return None
+        node = bad_nodes.node_of(agent)
+        if node is not None:
+            why = bad_nodes.excluded(self.path).get(node)
+            if why is not None:
+                self.excluded_here = (node, why)
+                return None
         if self._engine_needed():
             _warm_engine(self.config)  # heavy first imports happen outside the lock
         if self._scan is None:
@@ -560,9 +573,40 @@ class OfflineSweep:
                 rec.update(result)
             self.write_run(rec)
             self._journal_state(rec)
+            if rec.get("attempt") == claim.attempt and state in (FINISHED, STOPPED, FAILED):
+                self._count_on_node(claim, ok=state != FAILED)
             with contextlib.suppress(FileNotFoundError):
                 self.heartbeat_path(claim.run_id).unlink()
             return rec
+
+    def _count_on_node(self, claim: Claim, *, ok: bool) -> None:
+        """The bad-node rule (under the lock): count the run's end on its Slurm node; the
+        failed runs of a streak that excluded a node are handed out again, once."""
+        node = bad_nodes.node_of(claim.record.get("agent"))
+        if node is None or self.bad_node_failures <= 0:
+            return
+        for ex in bad_nodes.note_end(
+            self.path, node, claim.run_id, ok=ok, threshold=self.bad_node_failures
+        ):
+            again = []
+            for run_id in ex.runs:
+                with contextlib.suppress(OSError, ValueError):
+                    rec = self.read_run(run_id)
+                    tried = any(
+                        a.get("requeued_because") for a in rec.get("history_of_attempts") or []
+                    )
+                    if rec.get("state") == FAILED and not tried:
+                        again.append(rec)
+            why = f"node {ex.node} excluded: {ex.reason}"
+            sweep_retry.journal(
+                str(self.path), sweep_retry.requeue(str(self.path), again, time.time(), why=why)
+            )
+
+    def exclude_nodes(self, nodes: list[str], reason: str) -> list[str]:
+        """Exclude ``nodes`` from the sweep (e.g. Slurm's NODE_FAIL, from the batch script);
+        the ones newly excluded."""
+        with self.locked():
+            return [n for n in nodes if bad_nodes.exclude(self.path, n, reason)]
 
     def _journal_state(self, rec: dict[str, Any]) -> None:
         """Tell the run index the state the record now has (after the record is written)."""

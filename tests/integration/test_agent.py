@@ -107,6 +107,25 @@ def test_sigterm_is_forwarded_and_the_run_requeued(tmp_path, probe_out):
     assert [a["state"] for a in rec["history_of_attempts"]] == [PREEMPTED]
 
 
+def test_a_run_cut_at_the_time_limit_is_resumed_then_fails_after_max_resumes(tmp_path, probe_out):
+    """SIGUSR1 is the job's time-limit warning (the batch script's --signal=B:USR1@N): the run
+    waits to be resumed, and the cut after --max-resumes ends it failed, saying TIMEOUT."""
+    sweep = probe_sweep(tmp_path, {"x": {"values": [1]}, "sleep": {"value": 60}})
+    env = agent_env(PROBE_OUT=str(probe_out))
+    for attempt, state in ((1, PREEMPTED), (2, FAILED)):
+        agent = start_agent(sweep.path, "--max-resumes", "1", env=env)
+        pattern = f"*.{attempt}.json"
+        started = wait_for(lambda p=pattern: list(probe_out.glob(p)), what=f"attempt {attempt}")
+        run_id = started[0].name.split(".")[0]
+        time.sleep(0.5)  # let the child install its handler
+        agent.send_signal(signal.SIGUSR1)
+        assert agent.wait(timeout=30) == 128 + signal.SIGUSR1
+        rec = sweep.read_run(run_id)
+        assert (rec["state"], rec["attempt"], rec["time_limit_cuts"]) == (state, attempt, attempt)
+    assert "TIMEOUT: cut at the job's time limit 2 times (resumed 1, max_resumes 1)" in rec["error"]
+    assert [a["state"] for a in rec["history_of_attempts"]] == [PREEMPTED]
+
+
 def test_always_failing_program_makes_the_agent_exit_nonzero(tmp_path, probe_out):
     sweep = probe_sweep(tmp_path, {"x": {"values": list(range(10))}, "fail": {"value": 1}})
     agent = start_agent(

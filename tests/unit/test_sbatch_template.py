@@ -55,6 +55,8 @@ def render(**over: Any) -> str:
         "sbatch_array_throttle": 0,
         "sbatch_preempt_signal_seconds": 120,
         "sbatch_max_requeues": 3,
+        "sbatch_max_resumes": 3,
+        "sbatch_bad_node_failures": 3,
         "sbatch_extra_directives": [],
         "sbatch_python": "python",
         "sbatch_agent_args": ["--lease", "60"],
@@ -110,7 +112,7 @@ def test_bare_defaults(tmp_path):
     assert "cd /srv/lab/code/h1\n" in text
     assert (
         "agent=(python -s /srv/lab/agent/h2 agent /srv/lab/sweeps/abc --code-dir /srv/lab/code/h1 "
-        "--lease 60)" in text
+        "--max-resumes 3 --bad-node-failures 3 --lease 60)" in text
     )
     assert "apptainer" not in text and "conda activate" not in text and "module load" not in text
     assert "scontrol requeue" in text
@@ -271,12 +273,18 @@ def test_wandb_sweep_without_wandb_fails_fast_in_the_preflights_words(tmp_path):
     assert f"[sweepops] {words}" in out, out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
-def test_signals_are_forwarded_as_term(tmp_path, sig):
+@pytest.mark.parametrize(
+    ("sig", "forwarded"),
+    [(signal.SIGUSR1, signal.SIGUSR1), (signal.SIGTERM, signal.SIGTERM)],
+)
+def test_signals_are_forwarded_to_the_agent(tmp_path, sig, forwarded):
+    # The offline agent gets the time-limit warning (USR1) as USR1 (it counts the run's
+    # resumes, max_resumes) and TERM as TERM.
     ready = tmp_path / "ready"
     body = (
-        f"trap 'echo agent got TERM; exit 143' TERM\ntouch {ready}\n"
-        "while true; do sleep 0.1; done\n"
+        "trap 'echo agent got TERM; exit 143' TERM\n"
+        "trap 'echo agent got USR1; exit 138' USR1\n"
+        f"touch {ready}\nwhile true; do sleep 0.1; done\n"
     )
     proc = _run_script(_script_for(tmp_path), tmp_path, body)
     deadline = time.monotonic() + 20
@@ -285,10 +293,63 @@ def test_signals_are_forwarded_as_term(tmp_path, sig):
         time.sleep(0.05)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 143, out
-    assert f"got SIG{sig.name[3:]}" in out and "agent got TERM" in out
+    assert proc.returncode == 128 + forwarded, out
+    assert f"got SIG{sig.name[3:]}" in out and f"agent got {forwarded.name[3:]}" in out
     # outside Slurm (no SLURM_JOB_ID) nothing is requeued
     assert "requeueing" not in out
+
+
+def test_a_job_requeued_after_node_fail_tells_its_agent_and_pending_tasks_avoid_excluded_nodes(
+    tmp_path,
+):
+    # On a restart the script asks sacct for the job's earlier instances: NODE_FAIL nodes go to
+    # the agent (--failed-nodes); at its end the sweep's excluded nodes go to the array's
+    # pending tasks (scontrol update ExcNodeList). sacct and scontrol here log their calls.
+    bindir = tmp_path / "env" / "bin"
+    bindir.mkdir(parents=True)
+    calls = tmp_path / "calls"
+    (bindir / "sacct").write_text(
+        f'#!/bin/bash\necho "sacct $*" >> {calls}\n'
+        "printf 'NODE_FAIL|n1\\nPENDING|None assigned\\nNODE_FAIL|n1\\nNODE_FAIL|n3\\n'\n"
+    )
+    (bindir / "scontrol").write_text(f'#!/bin/bash\necho "scontrol $*" >> {calls}\nexit 1\n')
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "excluded_nodes").write_text("n1\t1\tNODE_FAIL: x\nn3\t2\twhy\n")
+    for tool in ("sacct", "scontrol"):
+        (bindir / tool).chmod(0o755)
+    text = render(
+        sbatch_env_prefix=str(tmp_path / "env"),
+        sbatch_snapshot_dir=str(tmp_path / "code"),
+        sbatch_agent_dir=str(tmp_path / "agent"),
+        sbatch_sweep={"id": "abc", "name": "clean", "agents": 2, "dir": str(sweep_dir)},
+    )
+    body = f'echo "$*" > {tmp_path / "args"}\nexit 0\n'
+    (bindir / "python").write_text("#!/bin/bash\n" + body)
+    (bindir / "python").chmod(0o755)
+    (tmp_path / "code").mkdir()
+    script = tmp_path / "job.sbatch"
+    script.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(SLURM_JOB_ID="77", SLURM_ARRAY_JOB_ID="70", SLURM_ARRAY_TASK_ID="2",
+               SLURM_RESTART_COUNT="1", PATH=f"{bindir}:{env['PATH']}")  # fmt: skip
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = (tmp_path / "args").read_text()
+    assert args.rstrip().endswith("--failed-nodes n1,n3 --job 77"), args
+    assert calls.read_text().splitlines() == [
+        "sacct -j 77 -D -X -n -P -o State,NodeList",
+        "scontrol update JobId=70 ExcNodeList=n1,n3",
+    ]
+    assert "requeued after NODE_FAIL on n1,n3" in proc.stdout
+    assert "the sweep excludes n1,n3" in proc.stdout
+    # a first start asks nothing
+    calls.unlink()
+    (sweep_dir / "excluded_nodes").unlink()
+    env["SLURM_RESTART_COUNT"] = "0"
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and not calls.exists()
+    assert "--failed-nodes" not in (tmp_path / "args").read_text()
 
 
 def test_no_blank_line_breaks_the_directives():
@@ -401,7 +462,7 @@ def test_requeues_per_task_are_capped(tmp_path, restarts, requeued):
     (bindir / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> {calls}\n')
     (bindir / "scontrol").chmod(0o755)
     (bindir / "python").write_text(
-        f"#!/bin/bash\ntrap 'exit 143' TERM\ntouch {ready}\nwhile true; do sleep 0.1; done\n"
+        f"#!/bin/bash\ntrap 'exit 138' USR1\ntouch {ready}\nwhile true; do sleep 0.1; done\n"
     )
     (bindir / "python").chmod(0o755)
     (tmp_path / "code").mkdir()
@@ -423,7 +484,7 @@ def test_requeues_per_task_are_capped(tmp_path, restarts, requeued):
         time.sleep(0.05)
     proc.send_signal(signal.SIGUSR1)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 143, out
+    assert proc.returncode == 138, out
     got = calls.read_text().splitlines() if calls.exists() else []
     if requeued:
         assert got == ["requeue 70_2"], out
