@@ -278,11 +278,31 @@ AccountingStorageHost=127.0.0.1
 AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
 AccountingStoreFlags=job_comment
+TaskProlog=$CL_IN/bin/task_prolog
 NodeName=${CL_NODES[0]} NodeAddr=$CL_IP Port=6818 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
 NodeName=${CL_NODES[1]} NodeAddr=$CL_IP Port=6828 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=${CL_NODES[0]},${CL_NODES[1]} Default=YES MaxTime=INFINITE State=UP
 PartitionName=cpu Nodes=${CL_NODES[0]},${CL_NODES[1]} MaxTime=1-00:00:00 State=UP
 EOF
+    # A node the administrator marks broken (a file $CL_IN/broken/NODE, i.e.
+    # .state/NAME/cluster/broken/NODE on the workstation) runs its tasks with a Python path
+    # whose wandb cannot be imported, as on a node whose software image lost a library: every
+    # program that imports wandb fails there, the same programs work on the other node.
+    install -d -m 755 "$CL_CS/broken" "$CL_CS/broken-site/wandb"
+    cat >"$CL_CS/broken-site/wandb/__init__.py" <<'EOF'
+raise ImportError(
+    "libstdc++.so.6: cannot open shared object file: No such file or directory "
+    "(this test node is marked broken: tests/cluster/lib.sh)"
+)
+EOF
+    cat >"$CL_CS/bin/task_prolog" <<EOF
+#!/bin/sh
+# slurmd's TaskProlog (tests/cluster/lib.sh): its "export" lines enter each task's environment.
+if [ -n "\$SLURMD_NODENAME" ] && [ -e "$CL_IN/broken/\$SLURMD_NODENAME" ]; then
+    echo "export PYTHONPATH=$CL_IN/broken-site"
+fi
+EOF
+    chmod 755 "$CL_CS/bin/task_prolog"
     cat >"$e/slurm/gres.conf" <<EOF
 AutoDetect=off
 NodeName=${CL_NODES[0]} Name=gpu File=$CL_IN/dev/${CL_NODES[0]}/nvidia[0-1]
