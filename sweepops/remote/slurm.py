@@ -1,8 +1,7 @@
 """Slurm submission with a durable record of intent, and job state queries.
 
 Standard library only: the same file ships to the login node as Ansible module_utils
-(``module_utils/sweepops_remote`` links to this package; ``module_utils/sweepops_slurm.py``
-links to this file alone, for library/sweepops_sbatch.py, so it imports no sibling).
+(``module_utils/sweepops_remote`` links to this package).
 
 Submission is made idempotent by two small files per sweep in ``record_dir``
 (``LAB/deploys/DEPLOY_ID``)::

@@ -1,9 +1,8 @@
 """The layout of an offline sweep directory, and making one from its meta atomically.
 
 Standard library only: login hosts use it as Ansible module_utils to create sweep
-directories before jobs are submitted (module_utils/sweepops_remote links to this package;
-module_utils/sweepops_sweep_layout.py to this file alone, for library/sweepops_sbatch.py, so
-it imports no sibling); the workstation uses it through ``OfflineSweep.create_from_meta``.
+directories before jobs are submitted (module_utils/sweepops_remote links to this package);
+the workstation uses it through ``OfflineSweep.create_from_meta``.
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-../sweepops/remote/slurm.py

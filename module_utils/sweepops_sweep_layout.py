@@ -1,1 +1,0 @@
-../sweepops/remote/sweep_layout.py
