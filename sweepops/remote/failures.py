@@ -146,12 +146,13 @@ def suggested_mem(used: int) -> str:
 
 
 def run_reason(record: dict[str, Any], log_text: str = "") -> str:
-    """One line saying why a run failed: its state, exit code and the last error line of its
-    log (or the error the agent recorded)."""
+    """One line saying why a run failed: its state, exit code and the error the agent recorded
+    for it (it could not start; it was cut at its time limit too often), else the last error
+    line of its log."""
     out = str(record.get("state"))
     if record.get("exit_code") is not None:
         out += f" (exit {record['exit_code']})"
-    error = last_error_line(log_text) or record.get("error")
+    error = record.get("error") or last_error_line(log_text)
     return f"{out}; {error}" if error else out
 
 

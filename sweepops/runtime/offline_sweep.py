@@ -557,6 +557,7 @@ class OfflineSweep:
                 "ended": now,
                 "duration": now - float(claim.record["started"]),
                 "summary": summary or {},
+                "error": None,  # this attempt's, if the agent gives one (not an earlier one's)
                 **(extra or {}),
             }
             if rec.get("attempt") != claim.attempt or rec.get("agent") != claim.record["agent"]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sweepops.executors.local import pid_alive
+from sweepops.remote.failures import run_reason
 from sweepops.runtime.offline_sweep import FAILED, FINISHED, LOST, PREEMPTED, OfflineSweep
 from tests.conftest import PROBE, agent_env, start_agent
 
@@ -123,6 +124,9 @@ def test_a_run_cut_at_the_time_limit_is_resumed_then_fails_after_max_resumes(tmp
         rec = sweep.read_run(run_id)
         assert (rec["state"], rec["attempt"], rec["time_limit_cuts"]) == (state, attempt, attempt)
     assert "TIMEOUT: cut at the job's time limit 2 times (resumed 1, max_resumes 1)" in rec["error"]
+    # status's one line for it is that reason, not a line of the program's log
+    log = Path(rec["log"]).read_text()
+    assert run_reason(rec, log).split("; ", 1)[1].startswith("TIMEOUT: cut at the job's time")
     assert [a["state"] for a in rec["history_of_attempts"]] == [PREEMPTED]
 
 
