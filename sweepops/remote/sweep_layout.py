@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from typing import Any
 
@@ -33,19 +35,28 @@ def materialise(parent: str | os.PathLike[str], meta: dict[str, Any]) -> bool:
     path = os.path.join(parent, sweep_id)
     if os.path.isfile(os.path.join(path, "sweep.json")):
         return False
-    tmp = os.path.join(parent, f".{sweep_id}.creating")
-    for sub in SWEEP_SUBDIRS:
-        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
-    with open(os.path.join(tmp, "sweep.json.tmp"), "w") as fh:
-        json.dump(meta, fh, indent=1, sort_keys=True)
-    os.replace(os.path.join(tmp, "sweep.json.tmp"), os.path.join(tmp, "sweep.json"))
-    open(os.path.join(tmp, "lock"), "a").close()
+    # A private name per caller: two deploys of one deploy id (two shells) may create the
+    # same sweep at the same time; each builds its own copy and one rename wins.
+    tmp = tempfile.mkdtemp(prefix=f".{sweep_id}.", suffix=".creating", dir=parent)
     try:
-        os.replace(tmp, path)
-    except OSError:
-        if not os.path.isfile(os.path.join(path, "sweep.json")):
-            raise
-        return False  # created by someone else meanwhile
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; mkdir's mode, as before
+        for sub in SWEEP_SUBDIRS:
+            os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+        with open(os.path.join(tmp, "sweep.json.tmp"), "w") as fh:
+            json.dump(meta, fh, indent=1, sort_keys=True)
+        os.replace(os.path.join(tmp, "sweep.json.tmp"), os.path.join(tmp, "sweep.json"))
+        open(os.path.join(tmp, "lock"), "a").close()
+        try:
+            os.rename(tmp, path)  # fails when path is already a (non-empty) directory
+        except OSError:
+            if not os.path.isfile(os.path.join(path, "sweep.json")):
+                raise
+            return False  # created by someone else meanwhile
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
     return True
 
 

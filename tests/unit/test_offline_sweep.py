@@ -227,3 +227,39 @@ def test_shards_split_a_run_cap():
     assert parse_shard("2/3") == (1, 3)
     with pytest.raises(Exception, match="between 1 and K"):
         parse_shard("4/3")
+
+
+def _materialise_many(parent: str, meta: dict, start: float, out) -> None:
+    from sweepops.remote.sweep_layout import materialise
+
+    while time.time() < start:
+        pass
+    out.put([materialise(parent, {**meta, "id": f"s{i}"}) for i in range(40)])
+
+
+def test_two_creators_of_the_same_sweeps_at_once_make_each_once_and_leave_nothing(tmp_path):
+    # two shells deploying one deploy id create the same sweep directories at the same time
+    meta = {"id": "x", "name": "s", "config": GRID}
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    start = time.time() + 0.5
+    procs = [
+        multiprocessing.Process(target=_materialise_many, args=(str(tmp_path), meta, start, out))
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    made = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert [a + b for a, b in zip(*made, strict=True)] == [1] * 40  # each made exactly once
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"s{i}" for i in range(40))
+    for i in range(40):
+        assert json.loads((tmp_path / f"s{i}" / "sweep.json").read_text())["id"] == f"s{i}"
+        assert (tmp_path / f"s{i}").stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
