@@ -344,4 +344,5 @@ def test_usr1_requeues_the_run_and_the_task(lab: Lab):
 def test_module_utils_is_configured():
     cfg = (REPO / "ansible.cfg").read_text()
     assert "module_utils = module_utils/" in cfg
-    assert os.path.islink(REPO / "module_utils" / "sweepops_slurm.py")
+    link = REPO / "module_utils" / "sweepops_remote"
+    assert os.path.islink(link) and link.resolve() == REPO / "sweepops" / "remote"
