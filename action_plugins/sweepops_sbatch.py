@@ -1,5 +1,6 @@
 """Renders each sweep's batch script on the workstation, then runs ``library/sweepops_sbatch.py``
-on the login host once for all of them (one round trip, issue 17).
+on the login host once for all of them (one round trip, issue 17). Given ``lab_root``, the
+sweeps and it are checked first (sweepops.ansible.sbatch_args).
 
 With ``template`` and ``sweeps`` (the deploy's sweep records: id, dir, meta), each script is the
 template rendered with that sweep as ``sbatch_sweep``; ``create_sweep_dirs`` says whether the
@@ -16,6 +17,8 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
+from sweepops.ansible.sbatch_args import sweeps_problem
+
 
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
@@ -27,7 +30,12 @@ class ActionModule(ActionBase):  # type: ignore[misc]
         args = dict(self._task.args)
         template = args.pop("template", None)
         create_dirs = bool(args.pop("create_sweep_dirs", True))
+        lab_root = args.pop("lab_root", None)
         if template is not None:
+            problem = sweeps_problem(args.get("sweeps"), lab_root)
+            if lab_root is not None and problem:
+                result.update(failed=True, msg=problem)
+                return result
             lookup = lookup_loader.get(
                 "ansible.builtin.template", loader=self._loader, templar=self._templar
             )

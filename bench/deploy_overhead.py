@@ -142,9 +142,10 @@ def submitted_jobs(repo: Path, deploy_id: str) -> list[str]:
 
 
 def recap_changed(out: str) -> str:
-    """The cluster host's line of Ansible's recap (from the deploy's kept log)."""
-    match = re.search(r"-login\s+:\s+(.*)$", out, re.M)
-    return match.group(1).strip() if match else "?"
+    """The cluster host's line of Ansible's last recap (from the deploy's kept log, which
+    holds every run of its deploy id: the first recap is the deploy repeated)."""
+    found = re.findall(r"-login\s+:\s+(.*)$", out, re.M)
+    return found[-1].strip() if found else "?"
 
 
 STAGE = re.compile(r"^[✓✗] (?P<stage>.+?) \[(?P<host>[^\]]+)\] (?P<s>[0-9.]+)s", re.M)

@@ -47,6 +47,28 @@ options:
     description: The cluster's lab root.
     type: str
     required: true
+  refuse:
+    description: Fail, with one message naming the host, what is wrong
+      and what to do, when the lab root is unset, missing or not writable,
+      Slurm or its controller does not answer, the partition is unknown,
+      the resources are above its limits or refused by C(sbatch --test-only),
+      the container image is missing or the jobs' interpreter does
+      not work (I(problems)); otherwise the answers are only returned.
+    type: bool
+    default: false
+  host:
+    description: The host's name in the messages of I(refuse).
+    type: str
+    default: ''
+  user:
+    description: The user in the messages of I(refuse).
+    type: str
+    default: ''
+  partition:
+    description: 'With I(refuse): the partition the jobs go to, which
+      must be one of I(partitions) (empty: the cluster''s default).'
+    type: str
+    default: ''
   sinfo:
     description: The sinfo command.
     type: str
@@ -213,12 +235,12 @@ removed:
 # END DOCUMENTATION
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sweepops_remote.cluster_probe import SPEC, probe_cluster
+from ansible.module_utils.sweepops_remote.cluster_probe import SPEC, checked_probe
 from ansible.module_utils.sweepops_remote.module_spec import run_module
 
 
 def main() -> None:
-    run_module(SPEC, probe_cluster, AnsibleModule)
+    run_module(SPEC, checked_probe, AnsibleModule)
 
 
 if __name__ == "__main__":

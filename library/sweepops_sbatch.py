@@ -65,6 +65,11 @@ options:
       action plugin (action_plugins/sweepops_sbatch.py), which then
       calls this module once with the rendered items.'
     type: path
+  lab_root:
+    description: 'With I(template): the cluster''s lab root; the action
+      plugin fails, before rendering, when it is empty or a sweep
+      has no C(id) or C(dir) (sweepops.ansible.sbatch_args).'
+    type: str
   create_sweep_dirs:
     description: 'With I(template): pass each sweep''s C(meta) as
       its I(sweep_meta), so its directory is made before the submission.'

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .imagedigest import image_digest
@@ -82,37 +83,142 @@ def lab_writable(lab: str) -> bool:
     return bool(lab) and os.path.isdir(lab) and os.access(lab, os.W_OK | os.X_OK)
 
 
+def refusal(p: Params, found: Result) -> str | None:
+    """Why the deploy must stop at this cluster (the first reason, as the checks go), or
+    None: the lab root, Slurm, the partition, the resources, ``sbatch --test-only``, the
+    container image and the jobs' interpreter. Each message names the host (``host``),
+    what is wrong and what to do."""
+    host, lab = p["host"] or "this cluster", p["lab_root"]
+    if not lab.startswith("/"):
+        return (
+            f"{host}: no lab_root set (got '{lab}'); set lab_root in "
+            "inventory/group_vars/<cluster>.yml to a directory on the shared disk"
+        )
+    if not found["lab_ok"]:
+        return (
+            f"{host}: the lab root {lab} does not exist or is not a directory writable by "
+            f"{p['user'] or 'you'}; create it on the shared disk (mkdir -p {lab}) or fix "
+            "lab_root for this cluster"
+        )
+    if found["slurm_rc"] != 0:
+        if found["controller_down"]:
+            return (
+                f"{host}: the Slurm controller (slurmctld) does not answer (sinfo: "
+                f"{found['slurm_error']}); nothing was created or submitted; check it with "
+                "`scontrol ping` on the cluster and deploy again once it answers"
+            )
+        return (
+            f"{host}: Slurm does not answer here (sinfo: "
+            f"{found['slurm_error'] or 'not found'}); is this the login host, and is Slurm "
+            "in the PATH of a non-interactive ssh session?"
+        )
+    partition = p["partition"]
+    if partition and partition not in found["partitions"]:
+        return (
+            f"{host}: unknown partition '{partition}'; this cluster has "
+            f"{', '.join(found['partitions'])}; fix partition in its group_vars"
+        )
+    if found["resource_problems"]:
+        return (
+            f"{host}: {'; and '.join(found['resource_problems'])} (in this cluster's "
+            "group_vars, or -e)"
+        )
+    rc, error = found["sbatch_test_rc"], found["sbatch_test_error"].strip()
+    if rc not in (None, 0):
+        if rc in (124, 126, 127) or found["controller_down"]:
+            return (
+                f"{host}: could not ask Slurm whether it accepts the jobs' resources "
+                f"({error}); is slurmctld up, and sbatch in the PATH of a non-interactive "
+                "ssh session? Try again."
+            )
+        return (
+            f"{host}: Slurm refuses a job with {' '.join(p['sbatch_test'])} ({error}); fix "
+            "partition, gres, cpus_per_task, mem, time, exclude or extra_directives in this "
+            "cluster's group_vars"
+        )
+    if p["image_path"] and not found["image"].get("exists"):
+        return (
+            f"{host}: the container image {p['image_path']} (container_image) is not there, "
+            "so the jobs could not start; run `sweepops provision CLUSTER` to build and copy "
+            "it, or leave container_image unset"
+        )
+    if found["problems"]:
+        return "; ".join(found["problems"])
+    return None
+
+
+def checked_probe(p: Params, check_mode: bool) -> Result:
+    """The module: the probe (:func:`probe_cluster`) and, given ``refuse``, its answers
+    checked (:func:`refusal`), failing with the first reason to stop. An unset lab root
+    stops it before anything runs."""
+    if p["refuse"] and not p["lab_root"].startswith("/"):
+        raise ModuleFailed(str(refusal(p, {})))
+    found = probe_cluster(p, check_mode)
+    why = refusal(p, found) if p["refuse"] else None
+    if why:
+        raise ModuleFailed(why, **found)
+    return found
+
+
+def _env(p: Params) -> Result:
+    """The env copy at ``env_path``; ValueError or OSError saying what is wrong."""
+    path = os.path.normpath(os.path.expanduser(p["env_path"]))
+    if not os.path.isabs(path):
+        raise ValueError(f"env_path {path!r} is not an absolute path")
+    try:
+        env = describe_prefix(path, content=p["env_content"], entries=False)
+    except OSError as exc:
+        raise OSError(f"cannot read {path}: {exc}") from exc
+    env.pop("entries")  # the drift check asks for them only when the digests differ
+    return {"path": path, **env}
+
+
+def _image(p: Params, check_mode: bool) -> Result:
+    image = os.path.expanduser(p["image_path"])
+    try:
+        # In check mode nothing is written, the digest cache included.
+        return {"path": image, **image_digest(image, cache=not check_mode)}
+    except OSError as exc:
+        raise OSError(f"cannot read the container image {image}: {exc}") from exc
+
+
 def probe_cluster(p: Params, check_mode: bool) -> Result:
-    """The module: see SPEC."""
+    """The module: see SPEC.
+
+    Its independent parts - Slurm (sinfo, ``sbatch --test-only``), the jobs' interpreter
+    (its activation and, for wandb, ``import wandb``: the slowest), the env walk and the
+    image digest - run at once, each in a thread (they wait on subprocesses and the disk);
+    the snapshot listing, which needs the interpreter's runtime key, comes after. Every
+    part only reads (the image digest's cache aside), so running them together changes no
+    answer; a part that fails is raised in the order the parts were listed, with what the
+    others found."""
     lab = os.path.expanduser(p["lab_root"])
     result: Result = {"changed": False, "env": {}, "image": {}, "trees": {}, "removed": []}
     result.update(interpreter={}, runtime_key="", problems=[], wandb_problem="")
     result["lab_ok"] = lab_writable(lab)
-    result.update(check_slurm(p))
-    if p["env_path"]:
-        path = os.path.normpath(os.path.expanduser(p["env_path"]))
-        if not os.path.isabs(path):
-            raise ModuleFailed(f"env_path {path!r} is not an absolute path", **result)
-        try:
-            env = describe_prefix(path, content=p["env_content"], entries=False)
-        except OSError as exc:
-            raise ModuleFailed(f"cannot read {path}: {exc}", **result) from exc
-        env.pop("entries")  # the drift check asks for them only when the digests differ
-        result["env"] = {"path": path, **env}
-    if p["image_path"]:
-        image = os.path.expanduser(p["image_path"])
-        try:
-            # In check mode nothing is written, the digest cache included.
-            result["image"] = {"path": image, **image_digest(image, cache=not check_mode)}
-        except OSError as exc:
-            raise ModuleFailed(f"cannot read the container image {image}: {exc}", **result) from exc
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        slurm = pool.submit(check_slurm, p)
+        job = (
+            pool.submit(preflight, p["cluster"] or "this cluster", p["job"], p["runtime_base"])
+            if p["job"]
+            else None
+        )
+        env = pool.submit(_env, p) if p["env_path"] else None
+        image = pool.submit(_image, p, check_mode) if p["image_path"] else None
+        result.update(slurm.result())
+        if job is not None:
+            result.update(job.result())
+        for key, part in (("env", env), ("image", image)):
+            if part is None:
+                continue
+            try:
+                result[key] = part.result()
+            except (ValueError, OSError) as exc:
+                raise ModuleFailed(str(exc), **result) from exc
     trees = list(p["trees"])
-    if p["job"]:
-        # The jobs' interpreter, and the agent runtime it needs (one more tree to look for).
-        result.update(preflight(p["cluster"] or "this cluster", p["job"], p["runtime_base"]))
-        if result["runtime_key"]:
-            # an earlier runtime (LATEST) shares most files: rsync hard-links them
-            trees.append({"kind": "agent", "key": result["runtime_key"], "candidates": []})
+    if result["runtime_key"]:
+        # an earlier runtime (LATEST) shares most files: rsync hard-links them
+        trees.append({"kind": "agent", "key": result["runtime_key"], "candidates": []})
     if trees and result["lab_ok"]:
         problem = check_trees(trees, p["incoming_tag"])
         if problem:
@@ -171,6 +277,36 @@ SPEC = ModuleSpec(
             "description": "The cluster's lab root.",
             "type": "str",
             "required": True,
+        },
+        "refuse": {
+            "description": (
+                "Fail, with one message naming the host, what is wrong and what to do, when"
+                " the lab root is unset, missing or not writable, Slurm or its controller "
+                "does not answer, the partition is unknown, the resources are above its "
+                "limits or refused by C(sbatch --test-only), the container image is missing"
+                " or the jobs' interpreter does not work (I(problems)); otherwise the "
+                "answers are only returned."
+            ),
+            "type": "bool",
+            "default": False,
+        },
+        "host": {
+            "description": "The host's name in the messages of I(refuse).",
+            "type": "str",
+            "default": "",
+        },
+        "user": {
+            "description": "The user in the messages of I(refuse).",
+            "type": "str",
+            "default": "",
+        },
+        "partition": {
+            "description": (
+                "With I(refuse): the partition the jobs go to, which must be one of "
+                "I(partitions) (empty: the cluster's default)."
+            ),
+            "type": "str",
+            "default": "",
         },
         "sinfo": {
             "description": "The sinfo command.",

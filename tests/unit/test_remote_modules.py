@@ -191,6 +191,64 @@ def test_probe_refuses_a_relative_env_path_and_a_bad_tree(bin_dir: Path, tmp_pat
         cluster_probe.probe_cluster(p, check_mode=True)
 
 
+def test_probe_runs_its_parts_at_once_and_answers_as_one_after_another(
+    bin_dir: Path, tmp_path: Path
+):
+    """Slurm, the jobs' interpreter and the env walk run in threads: the answers are those
+    of the parts run one by one (and sbatch is still not asked when sinfo failed)."""
+    fake(bin_dir, "sinfo", SINFO_P)
+    fake(bin_dir, "sbatch", rc=0)
+    env = tmp_path / "envs" / "demo"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("")
+    p = defaults(
+        cluster_probe.SPEC,
+        lab_root=str(tmp_path),
+        env_path=str(env),
+        sbatch_test=["-p", "gpu"],
+        job={"python": "python3", "check_wandb": False},
+        runtime_base="ab" * 8,
+    )
+    found = cluster_probe.probe_cluster(p, check_mode=True)
+    assert found["partitions"] == ["gpu", "cpu", "long"] and found["sbatch_test_rc"] == 0
+    assert found["env"]["exists"] is True and found["interpreter"]["target"]
+    assert found["runtime_key"] and found["problems"] == []
+    assert found["trees"]["agent"]["present"] is False  # looked for after the interpreter
+    assert cluster_probe.refusal(p, found) is None
+
+
+def test_refusal_names_the_host_and_the_first_thing_wrong(bin_dir: Path, tmp_path: Path):
+    fake(bin_dir, "sinfo", SINFO_P)
+    fake(bin_dir, "sbatch", rc=1, stderr="sbatch: error: Invalid partition name specified\n")
+    p = defaults(
+        cluster_probe.SPEC,
+        refuse=True,
+        host="atlas-login",
+        lab_root=str(tmp_path),
+        partition="gpu",
+        sbatch_test=["-p", "gpu"],
+    )
+    with pytest.raises(ModuleFailed, match="atlas-login: Slurm refuses a job with -p gpu") as no:
+        cluster_probe.checked_probe(p, check_mode=True)
+    assert no.value.result["partitions"] == ["gpu", "cpu", "long"]  # what it found
+    p["partition"] = "nope"
+    with pytest.raises(ModuleFailed, match="unknown partition 'nope'; this cluster has gpu, cpu"):
+        cluster_probe.checked_probe(p, check_mode=True)
+    p.update(lab_root=str(tmp_path / "nolab"))
+    with pytest.raises(ModuleFailed, match="does not exist or is not a directory writable"):
+        cluster_probe.checked_probe(p, check_mode=True)
+    p.update(lab_root="")
+    with pytest.raises(ModuleFailed, match="atlas-login: no lab_root set"):
+        cluster_probe.checked_probe(p, check_mode=True)
+    fake(bin_dir, "sinfo", rc=1, stderr=UNREACHABLE)
+    p.update(lab_root=str(tmp_path), partition="")
+    with pytest.raises(ModuleFailed, match="the Slurm controller .slurmctld. does not answer"):
+        cluster_probe.checked_probe(p, check_mode=True)
+    # without refuse: the answers only
+    p["refuse"] = False
+    assert cluster_probe.checked_probe(p, check_mode=True)["slurm_rc"] == 1
+
+
 # --------------------------------------------------------------------------- facts
 
 # `sinfo -h -o '%P %G'`: a partition appears once per distinct GRES of its nodes
